@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  decodeEvent,
+  eventSchemas,
+  examples,
+  generateLinkTokenKey,
+  openToken,
+  parseLinkTokenKey,
+  sealToken,
+  toWireMessage,
+  validateEvent,
+} from './index.ts';
+
+describe('contract examples', () => {
+  it('has one example per event type, and each validates', () => {
+    assert.deepEqual(Object.keys(examples).sort(), Object.keys(eventSchemas).sort());
+    for (const [type, example] of Object.entries(examples)) {
+      assert.equal(example.type, type);
+      assert.deepEqual(validateEvent(example), [], `${type} example should validate`);
+    }
+  });
+
+  it('rejects a broken example, naming the field', () => {
+    const broken = { ...examples.UserCreated, data: { ...examples.UserCreated.data, email: 42 } };
+    const problems = validateEvent(broken);
+    assert.ok(problems.some((p) => p.path === '/data/email'), JSON.stringify(problems));
+    assert.ok(validateEvent({ ...examples.ApiKeyCreated, position: 0 }).some((p) => p.path === '/position'));
+  });
+
+  it('rejects an unknown type and non-JSON', () => {
+    assert.deepEqual(decodeEvent('{"type":"Nope"}'), {
+      ok: false,
+      problems: [{ path: '/type', message: 'unknown event type "Nope"' }],
+    });
+    assert.equal(decodeEvent('{not json').ok, false);
+    assert.equal(decodeEvent(null).ok, false);
+  });
+
+  it('round-trips through the wire format with CloudEvents headers, keyed by user', () => {
+    const msg = toWireMessage(examples.EmailVerified);
+    assert.equal(msg.key, examples.EmailVerified.userId);
+    assert.equal(msg.headers.ce_type, 'EmailVerified');
+    assert.equal(msg.headers.ce_id, examples.EmailVerified.id);
+    assert.equal(msg.headers['content-type'], 'application/json');
+    assert.deepEqual(decodeEvent(msg.value), { ok: true, event: examples.EmailVerified });
+  });
+});
+
+describe('sealed link tokens', () => {
+  const key = parseLinkTokenKey(generateLinkTokenKey('test'));
+  it('opens what it sealed, only for the same user and event type', () => {
+    const sealed = sealToken('s3cret-token', key, 'u1', 'EmailVerificationRequested');
+    assert.ok(!JSON.stringify(sealed).includes('s3cret-token'));
+    assert.equal(openToken(sealed, key, 'u1', 'EmailVerificationRequested'), 's3cret-token');
+    assert.throws(() => openToken(sealed, key, 'u2', 'EmailVerificationRequested'));
+    assert.throws(() => openToken(sealed, key, 'u1', 'PasswordResetRequested'));
+    assert.throws(() => openToken(sealed, parseLinkTokenKey(generateLinkTokenKey('test')), 'u1', 'EmailVerificationRequested'));
+  });
+  it('rejects a malformed key without printing it', () => {
+    assert.throws(() => parseLinkTokenKey('k:AAAA'), /32 bytes of key, not 3/);
+    assert.throws(() => parseLinkTokenKey('nocolon'), /LINK_TOKEN_KEY must read/);
+  });
+});
