@@ -62,3 +62,14 @@ describe('sealed link tokens', () => {
     assert.throws(() => parseLinkTokenKey('nocolon'), /LINK_TOKEN_KEY must read/);
   });
 });
+
+describe('links', () => {
+  it('builds links under externalURL, keeping its path and encoding parameters', async () => {
+    const { buildLink } = await import('./links.ts');
+    assert.equal(
+      buildLink('https://sg.example.com/', 'verifyEmail', { code: 'a b&c', email: 'x@y.example' }),
+      'https://sg.example.com/-/verify-email?code=a+b%26c&email=x%40y.example',
+    );
+    assert.equal(buildLink('https://h.example/base', 'passwordReset', { code: 'z' }), 'https://h.example/base/password-reset?code=z');
+  });
+});

@@ -5,3 +5,4 @@ export * from './examples.ts';
 export * from './sealed-token.ts';
 export * from './topics.ts';
 export * from './wire.ts';
+export * from './links.ts';
