@@ -1,0 +1,4 @@
+export * from './helpers.ts';
+export * from './parse.ts';
+export * from './source.ts';
+export type * from './types.ts';

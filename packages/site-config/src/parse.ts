@@ -1,0 +1,233 @@
+import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
+import Type, { type TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+import type { AuthProvider, SiteConfig, SmtpConfig } from './types.ts';
+
+/** The product name, used as the sender name when `email.senderName` is absent. */
+export const DEFAULT_SENDER_NAME = 'Sitemail';
+
+export interface SiteConfigIssue {
+  /** The key as the admin docs spell it, e.g. `email.smtp.port` or `auth.providers[1].type`. */
+  key: string;
+  message: string;
+}
+
+/**
+ * An invalid site config. The message names every key and its problem and never quotes a value,
+ * so it can go to logs and API responses without leaking the SMTP password.
+ */
+export class SiteConfigError extends Error {
+  readonly issues: SiteConfigIssue[];
+  constructor(issues: SiteConfigIssue[], context?: string) {
+    const where = context ? ` (${context})` : '';
+    super(
+      `invalid site config${where}: ${issues.map((i) => (i.key ? `${i.key}: ${i.message}` : i.message)).join('; ')}`,
+    );
+    this.name = 'SiteConfigError';
+    this.issues = issues;
+  }
+}
+
+// `problem` is this package's annotation: the message an admin reads for any failure at that key,
+// instead of the validator's generic "must be >= 1".
+const NoLineBreaks = '^[^\\r\\n]*$';
+
+const SmtpSchema = Type.Object(
+  {
+    authentication: Type.Optional(
+      Type.Union([Type.Literal('PLAIN'), Type.Literal('CRAM-MD5'), Type.Literal('none')], {
+        problem: 'must be one of "PLAIN", "CRAM-MD5", "none"',
+      }),
+    ),
+    username: Type.Optional(Type.String({ problem: 'must be a string' })),
+    password: Type.Optional(Type.String({ problem: 'must be a string' })),
+    host: Type.String({ minLength: 1, pattern: '^[^\\s/]+$', problem: 'must be a host name or IP address' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, problem: 'must be an integer from 1 to 65535' }),
+    domain: Type.Optional(
+      Type.String({
+        minLength: 1,
+        pattern: '^[^\\s/]+$',
+        problem: 'must be a host name (sent in EHLO/HELO)',
+      }),
+    ),
+    noVerifyTLS: Type.Optional(Type.Boolean({ problem: 'must be true or false' })),
+  },
+  // A typo such as "pasword" must not silently leave a setting at its default.
+  { additionalProperties: false, problem: 'must be an object' },
+);
+
+/** The validated shape of the site config keys this product reads. Other keys are allowed and kept. */
+export const SiteConfigSchema = Type.Object(
+  {
+    externalURL: Type.String({ minLength: 1, problem: 'must be an absolute http(s) URL' }),
+    'email.senderName': Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        pattern: NoLineBreaks,
+        problem: 'must be a one-line name',
+      }),
+    ),
+    'email.address': Type.Optional(
+      Type.String({
+        maxLength: 254,
+        pattern: '^[^\\s@<>(),;:"\\[\\]\\\\]+@[^\\s@<>(),;:"\\[\\]\\\\]+$',
+        problem: 'must be an email address such as noreply@example.com',
+      }),
+    ),
+    'email.smtp': Type.Optional(SmtpSchema),
+    'auth.providers': Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            type: Type.String({
+              minLength: 1,
+              problem: 'must be a provider type such as "builtin" or "github"',
+            }),
+          },
+          { additionalProperties: true, problem: 'must be an object with a "type"' },
+        ),
+        { problem: 'must be a list of auth providers' },
+      ),
+    ),
+  },
+  { additionalProperties: true, problem: 'must be an object' },
+);
+
+const validator = Compile(SiteConfigSchema);
+
+/** Parses the JSONC text of a site config file and validates it; throws `SiteConfigError`. */
+export function parseSiteConfig(text: string): SiteConfig {
+  if (text.trim() === '') throw new SiteConfigError([{ key: '', message: 'the file is empty' }]);
+  const errors: ParseError[] = [];
+  const value: unknown = parseJsonc(text, errors, { allowTrailingComma: true, disallowComments: false });
+  if (errors.length > 0) {
+    throw new SiteConfigError(
+      errors.slice(0, 5).map((e) => {
+        const { line, column } = lineAndColumn(text, e.offset);
+        return {
+          key: '',
+          message: `JSON syntax error at line ${line}, column ${column}: ${printParseErrorCode(e.error)}`,
+        };
+      }),
+    );
+  }
+  if (value === undefined) throw new SiteConfigError([{ key: '', message: 'the file is empty' }]);
+  return validateSiteConfig(value);
+}
+
+/** Validates an already-parsed site config and applies the defaults; throws `SiteConfigError`. */
+export function validateSiteConfig(value: unknown): SiteConfig {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SiteConfigError([{ key: '', message: 'the top level must be an object' }]);
+  }
+  const issues: SiteConfigIssue[] = [];
+  const seen = new Set<string>();
+  const add = (issue: SiteConfigIssue) => {
+    if (seen.has(issue.key)) return;
+    seen.add(issue.key);
+    issues.push(issue);
+  };
+  if (!validator.Check(value)) {
+    for (const error of validator.Errors(value)) {
+      const segments = pointerSegments(error.instancePath);
+      const params = error.params as { requiredProperties?: string[]; additionalProperties?: string[] };
+      if (error.keyword === 'required') {
+        for (const prop of params.requiredProperties ?? [])
+          add({ key: keyOf([...segments, prop]), message: 'is required' });
+      } else if (error.keyword === 'additionalProperties') {
+        const allowed = Object.keys((schemaAt(segments) as { properties?: object })?.properties ?? {});
+        for (const prop of params.additionalProperties ?? []) {
+          add({
+            key: keyOf([...segments, prop]),
+            message: `is not a known key (known: ${allowed.join(', ')})`,
+          });
+        }
+      } else if (error.keyword === 'boolean') {
+        // `additionalProperties: false` also reports each extra key this way; reported above.
+      } else {
+        const problem = (schemaAt(segments) as { problem?: string } | undefined)?.problem ?? error.message;
+        add({ key: keyOf(segments), message: problem });
+      }
+    }
+  }
+  const raw = value as Record<string, unknown>;
+  if (!seen.has('externalURL') && typeof raw.externalURL === 'string' && !isHttpUrl(raw.externalURL)) {
+    add({ key: 'externalURL', message: 'must be an absolute http(s) URL' });
+  }
+  const smtp = raw['email.smtp'] as Record<string, unknown> | undefined;
+  if (smtp && typeof smtp === 'object') {
+    const authentication = smtp.authentication ?? 'PLAIN';
+    if (authentication === 'PLAIN' || authentication === 'CRAM-MD5') {
+      for (const k of ['username', 'password'] as const) {
+        if (smtp[k] === undefined || smtp[k] === '') {
+          add({ key: `email.smtp.${k}`, message: `is required when authentication is ${authentication}` });
+        }
+      }
+    }
+  }
+  if (issues.length > 0) throw new SiteConfigError(issues);
+  return withDefaults(raw);
+}
+
+function withDefaults(raw: Record<string, unknown>): SiteConfig {
+  const config = structuredClone(raw) as Record<string, unknown>;
+  const smtp = config['email.smtp'] as Partial<SmtpConfig> | undefined;
+  if (smtp) {
+    smtp.authentication ??= 'PLAIN';
+    smtp.noVerifyTLS ??= false;
+  }
+  if (config['auth.providers'] === undefined)
+    config['auth.providers'] = [{ type: 'builtin' }] satisfies AuthProvider[];
+  return config as unknown as SiteConfig;
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const url = new URL(s);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.host !== '';
+  } catch {
+    return false;
+  }
+}
+
+function pointerSegments(pointer: string): string[] {
+  if (pointer === '') return [];
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** `['email.smtp', 'port']` → `email.smtp.port`; `['auth.providers', '1', 'type']` → `auth.providers[1].type`. */
+function keyOf(segments: string[]): string {
+  let key = '';
+  for (const s of segments) {
+    if (/^\d+$/.test(s)) key += `[${s}]`;
+    else key += key === '' ? s : `.${s}`;
+  }
+  return key;
+}
+
+function schemaAt(segments: string[]): TSchema | undefined {
+  let schema: unknown = SiteConfigSchema;
+  for (const s of segments) {
+    const node = schema as { properties?: Record<string, unknown>; items?: unknown } | undefined;
+    if (node?.properties && s in node.properties) schema = node.properties[s];
+    else if (node?.items && /^\d+$/.test(s)) schema = node.items;
+    else return undefined;
+  }
+  return schema as TSchema;
+}
+
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: offset - lineStart + 1 };
+}

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  builtinAuthEnabled,
+  DEFAULT_SENDER_NAME,
+  parseSiteConfig,
+  REDACTED,
+  redactSiteConfig,
+  SiteConfigError,
+  senderName,
+  smtpConfigured,
+  staticSiteConfig,
+} from './index.ts';
+
+const issuesOf = (text: string) => {
+  try {
+    parseSiteConfig(text);
+  } catch (err) {
+    assert.ok(err instanceof SiteConfigError, String(err));
+    return { issues: err.issues, message: err.message };
+  }
+  assert.fail('expected a SiteConfigError');
+};
+
+const withSmtp = (smtp: object, extra: object = {}) =>
+  JSON.stringify({ externalURL: 'https://sg.example.com', 'email.smtp': smtp, ...extra });
+
+describe('parseSiteConfig', () => {
+  it('reads JSONC with comments and trailing commas, applying defaults', () => {
+    const config = parseSiteConfig(`{
+      // base of links in emails
+      "externalURL": "https://sourcegraph.example.com",
+      /* block comment */
+      "email.address": "from@example.com",
+      "email.smtp": { "host": "smtp.example.com", "port": 587, "username": "u", "password": "p", },
+      "search.index.enabled": true, // unknown top-level keys are the product's other settings
+    }`);
+    assert.equal(config.externalURL, 'https://sourcegraph.example.com');
+    assert.deepEqual(config['email.smtp'], {
+      host: 'smtp.example.com',
+      port: 587,
+      username: 'u',
+      password: 'p',
+      authentication: 'PLAIN',
+      noVerifyTLS: false,
+    });
+    assert.deepEqual(config['auth.providers'], [{ type: 'builtin' }]);
+    assert.equal(config['email.senderName'], undefined);
+    assert.equal(senderName(config), DEFAULT_SENDER_NAME);
+    assert.equal((config as unknown as Record<string, unknown>)['search.index.enabled'], true);
+  });
+
+  it('keeps explicit values and provider fields', () => {
+    const config = parseSiteConfig(
+      JSON.stringify({
+        externalURL: 'http://localhost:3001/base',
+        'email.senderName': 'Example Instance',
+        'email.smtp': {
+          host: '127.0.0.1',
+          port: 2525,
+          authentication: 'none',
+          noVerifyTLS: true,
+          domain: 'mx.example',
+        },
+        'auth.providers': [{ type: 'github', clientID: 'abc', clientSecret: 'shh' }],
+      }),
+    );
+    assert.equal(senderName(config), 'Example Instance');
+    assert.equal(config['email.smtp']?.authentication, 'none');
+    assert.equal(config['email.smtp']?.noVerifyTLS, true);
+    assert.equal(config['email.smtp']?.domain, 'mx.example');
+    assert.equal(config['auth.providers'][0]?.clientSecret, 'shh');
+    assert.equal(builtinAuthEnabled(config), false);
+    assert.equal(smtpConfigured(config), true);
+  });
+
+  it('names the key and the problem for a bad port', () => {
+    const { issues, message } = issuesOf(withSmtp({ host: 'h', port: 0, authentication: 'none' }));
+    assert.deepEqual(issues, [{ key: 'email.smtp.port', message: 'must be an integer from 1 to 65535' }]);
+    assert.equal(message, 'invalid site config: email.smtp.port: must be an integer from 1 to 65535');
+    assert.deepEqual(
+      issuesOf(withSmtp({ host: 'h', port: 70000, authentication: 'none' })).issues[0]?.key,
+      'email.smtp.port',
+    );
+    assert.deepEqual(
+      issuesOf(withSmtp({ host: 'h', port: '587', authentication: 'none' })).issues[0]?.key,
+      'email.smtp.port',
+    );
+    assert.deepEqual(
+      issuesOf(withSmtp({ host: 'h', port: 25.5, authentication: 'none' })).issues[0]?.key,
+      'email.smtp.port',
+    );
+  });
+
+  it('rejects an unknown authentication mechanism', () => {
+    const { issues } = issuesOf(withSmtp({ host: 'h', port: 25, authentication: 'LOGIN' }));
+    assert.deepEqual(issues, [
+      { key: 'email.smtp.authentication', message: 'must be one of "PLAIN", "CRAM-MD5", "none"' },
+    ]);
+  });
+
+  it('requires username and password for PLAIN (the default) and CRAM-MD5, never quoting the password', () => {
+    assert.deepEqual(issuesOf(withSmtp({ host: 'h', port: 25 })).issues, [
+      { key: 'email.smtp.username', message: 'is required when authentication is PLAIN' },
+      { key: 'email.smtp.password', message: 'is required when authentication is PLAIN' },
+    ]);
+    const { issues, message } = issuesOf(
+      withSmtp({ host: 'h', port: 99999, authentication: 'CRAM-MD5', password: 'hunter2-secret' }),
+    );
+    assert.deepEqual(
+      issues.map((i) => i.key),
+      ['email.smtp.port', 'email.smtp.username'],
+    );
+    assert.ok(!message.includes('hunter2-secret'), message);
+    assert.doesNotThrow(() => parseSiteConfig(withSmtp({ host: 'h', port: 25, authentication: 'none' })));
+  });
+
+  it('never quotes the password even when it is the wrong type or the key is misspelled', () => {
+    const a = issuesOf(withSmtp({ host: 'h', port: 25, username: 'u', password: 12345678 }));
+    assert.deepEqual(a.issues, [{ key: 'email.smtp.password', message: 'must be a string' }]);
+    assert.ok(!a.message.includes('12345678'));
+    const b = issuesOf(withSmtp({ host: 'h', port: 25, username: 'u', passwrod: 'hunter2-secret' }));
+    assert.ok(!b.message.includes('hunter2-secret'), b.message);
+    assert.ok(
+      b.issues.some((i) => i.key === 'email.smtp.passwrod' && i.message.startsWith('is not a known key')),
+    );
+    assert.ok(b.issues.some((i) => i.key === 'email.smtp.password'));
+  });
+
+  it('rejects unknown keys inside email.smtp but allows them at the top level', () => {
+    const { issues } = issuesOf(withSmtp({ host: 'h', port: 25, authentication: 'none', noVerifyTls: true }));
+    assert.equal(issues.length, 1);
+    assert.equal(issues[0]?.key, 'email.smtp.noVerifyTls');
+    assert.match(issues[0]?.message ?? '', /^is not a known key \(known: .*noVerifyTLS/);
+  });
+
+  it('requires an absolute http(s) externalURL', () => {
+    assert.deepEqual(issuesOf('{}').issues, [{ key: 'externalURL', message: 'is required' }]);
+    for (const bad of ['/relative', 'ftp://example.com', 'not a url', '']) {
+      assert.deepEqual(
+        issuesOf(JSON.stringify({ externalURL: bad })).issues,
+        [{ key: 'externalURL', message: 'must be an absolute http(s) URL' }],
+        bad,
+      );
+    }
+    assert.deepEqual(issuesOf(JSON.stringify({ externalURL: 42 })).issues[0]?.key, 'externalURL');
+  });
+
+  it('checks email.address, email.senderName, auth.providers and required smtp keys', () => {
+    const { issues } = issuesOf(
+      JSON.stringify({
+        externalURL: 'https://x.example',
+        'email.address': 'not an address',
+        'email.senderName': 'Evil\r\nBcc: victim@example.com',
+        'auth.providers': [{ type: 'builtin' }, { clientID: 'x' }],
+        'email.smtp': { authentication: 'none' },
+      }),
+    );
+    assert.deepEqual(
+      issues.map((i) => `${i.key}: ${i.message}`).sort(),
+      [
+        'email.address: must be an email address such as noreply@example.com',
+        'email.senderName: must be a one-line name',
+        'email.smtp.host: is required',
+        'email.smtp.port: is required',
+        'auth.providers[1].type: is required',
+      ].sort(),
+    );
+    assert.deepEqual(
+      issuesOf(JSON.stringify({ externalURL: 'https://x.example', 'auth.providers': {} })).issues,
+      [{ key: 'auth.providers', message: 'must be a list of auth providers' }],
+    );
+  });
+
+  it('names line and column of a JSON syntax error', () => {
+    const { issues, message } = issuesOf(
+      '{\n  "externalURL": "https://x.example"\n  "email.address": "a@b.example"\n}',
+    );
+    assert.equal(issues[0]?.key, '');
+    assert.match(message, /^invalid site config: JSON syntax error at line 3, column 3: CommaExpected/);
+    assert.match(issuesOf('').message, /empty/);
+    assert.match(issuesOf('[1]').message, /top level must be an object/);
+  });
+});
+
+describe('redactSiteConfig', () => {
+  it('replaces the SMTP password and any secret-named key, keeping the rest', () => {
+    const config = parseSiteConfig(
+      JSON.stringify({
+        externalURL: 'https://x.example',
+        'email.smtp': { host: 'h', port: 587, username: 'u', password: 'hunter2' },
+        'auth.providers': [{ type: 'github', clientSecret: 'gh-secret' }, { type: 'builtin' }],
+        'other.apiToken': 'tok',
+      }),
+    );
+    const redacted = redactSiteConfig(config);
+    assert.equal(redacted['email.smtp']?.password, REDACTED);
+    assert.equal(redacted['email.smtp']?.username, 'u');
+    assert.equal(redacted['auth.providers'][0]?.clientSecret, REDACTED);
+    assert.equal((redacted as unknown as Record<string, unknown>)['other.apiToken'], REDACTED);
+    assert.ok(!JSON.stringify(redacted).match(/hunter2|gh-secret|"tok"/));
+    assert.equal(config['email.smtp']?.password, 'hunter2', 'the original is untouched');
+  });
+});
+
+describe('staticSiteConfig', () => {
+  it('validates with defaults and notifies listeners on set', () => {
+    const source = staticSiteConfig({ 'email.address': 'a@b.example' });
+    assert.equal(source.current().externalURL, 'http://localhost:3001');
+    assert.deepEqual(source.current()['auth.providers'], [{ type: 'builtin' }]);
+    assert.equal(smtpConfigured(source.current()), false);
+    const seen: string[] = [];
+    const off = source.onChange((c, prev) => seen.push(`${prev.externalURL} -> ${c.externalURL}`));
+    source.set({ externalURL: 'https://a.example' });
+    off();
+    source.set({ externalURL: 'https://b.example' });
+    assert.deepEqual(seen, ['http://localhost:3001 -> https://a.example']);
+    assert.throws(() => source.set({ externalURL: 'nope' }), SiteConfigError);
+    assert.equal(source.current().externalURL, 'https://b.example');
+  });
+});
