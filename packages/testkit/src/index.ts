@@ -1,2 +1,3 @@
 export * from './db.ts';
 export * from './kafka.ts';
+export * from './smtp.ts';
