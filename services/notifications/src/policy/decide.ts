@@ -1,0 +1,273 @@
+import type { FleetEvent } from '@sitemail/contracts';
+import type { SiteConfig } from '@sitemail/site-config';
+import { findAddress, primaryAddress, type Recipient } from '../recipients/recipient.ts';
+import type { EmailKind, EmailMessage, SuppressionReason } from './emails.ts';
+
+export type Decision =
+  | { kind: 'send'; email: EmailKind; to: string; userId: string | undefined; message: EmailMessage }
+  | {
+      kind: 'suppress';
+      email: EmailKind;
+      reason: SuppressionReason;
+      userId: string | undefined;
+      address?: string;
+    };
+
+/**
+ * Whose recipient state the policy needs for an event: the invitee for an invitation of an
+ * existing user (the event itself is in the inviter's stream), the event's user otherwise.
+ */
+export function recipientUserIdFor(event: FleetEvent): string | undefined {
+  if (event.type === 'UserInvited') return event.data.inviteeUserId;
+  return event.userId;
+}
+
+const send = (message: EmailMessage, to: string, userId: string | undefined): Decision => ({
+  kind: 'send',
+  email: message.kind,
+  to,
+  userId,
+  message,
+});
+
+const suppress = (
+  email: EmailKind,
+  reason: SuppressionReason,
+  userId: string | undefined,
+  address?: string,
+): Decision => ({ kind: 'suppress', email, reason, userId, ...(address !== undefined ? { address } : {}) });
+
+/** Product emails go to the user's primary address, and only when it is verified. */
+function toVerifiedPrimary(
+  recipient: Recipient | undefined,
+  userId: string | undefined,
+  message: (r: Recipient) => EmailMessage,
+  email: EmailKind,
+): Decision {
+  if (!recipient) return suppress(email, 'unknown-recipient', userId);
+  const primary = primaryAddress(recipient);
+  if (!primary) return suppress(email, 'no-primary-address', recipient.userId);
+  if (!primary.verified) return suppress(email, 'primary-unverified', recipient.userId, primary.email);
+  return send(message(recipient), primary.email, recipient.userId);
+}
+
+/** Emails that verify an address go to it even though it is unverified, as long as it is still the user's. */
+function toAddressBeingVerified(
+  recipient: Recipient | undefined,
+  userId: string,
+  address: string,
+  message: EmailMessage,
+): Decision {
+  if (recipient) {
+    const known = findAddress(recipient, address);
+    if (!known) return suppress(message.kind, 'address-not-on-user', userId, address);
+    if (known.verified && message.kind === 'email-verification') {
+      return suppress(message.kind, 'address-already-verified', userId, address);
+    }
+  }
+  return send(message, address, userId);
+}
+
+const builtinAuthEnabled = (site: SiteConfig) => site['auth.providers'].some((p) => p.type === 'builtin');
+
+/** Nothing can be sent without an SMTP server and a From address; the would-be address is kept for the log. */
+function gateOnSmtp(site: SiteConfig, decision: Decision): Decision {
+  if (decision.kind !== 'send') return decision;
+  if (!site['email.smtp'])
+    return suppress(decision.email, 'smtp-not-configured', decision.userId, decision.to);
+  if (!site['email.address']) {
+    return suppress(decision.email, 'sender-address-not-configured', decision.userId, decision.to);
+  }
+  return decision;
+}
+
+/**
+ * Which emails an event causes, given the recipient (as it stands once the event is applied; see
+ * `recipientUserIdFor`) and the site config in force. Pure: no I/O, no clock.
+ */
+export function decideNotifications(
+  event: FleetEvent,
+  recipient: Recipient | undefined,
+  site: SiteConfig,
+): Decision[] {
+  return decideIgnoringSmtp(event, recipient, site).map((d) => gateOnSmtp(site, d));
+}
+
+function decideIgnoringSmtp(
+  event: FleetEvent,
+  recipient: Recipient | undefined,
+  site: SiteConfig,
+): Decision[] {
+  switch (event.type) {
+    case 'UserCreated':
+    case 'EmailAdded':
+    case 'EmailVerified':
+    case 'EmailUnverified':
+    case 'EmailRemoved':
+    case 'ApiKeyRevoked':
+      // No email of their own: the verification request that follows an added address is its own event.
+      return [];
+    case 'EmailVerificationRequested':
+      return [
+        toAddressBeingVerified(recipient, event.userId, event.data.email, {
+          kind: 'email-verification',
+          ...(recipient ? { username: recipient.username } : {}),
+          email: event.data.email,
+          link: {
+            token: event.data.token,
+            userId: event.userId,
+            eventType: event.type,
+            expiresAt: event.data.expiresAt,
+          },
+        }),
+      ];
+    case 'PasswordSetLinkRequested':
+      if (!builtinAuthEnabled(site)) {
+        return [suppress('set-password', 'builtin-auth-disabled', event.userId, event.data.email)];
+      }
+      return [
+        toAddressBeingVerified(recipient, event.userId, event.data.email, {
+          kind: 'set-password',
+          ...(recipient ? { username: recipient.username } : {}),
+          email: event.data.email,
+          link: {
+            token: event.data.token,
+            userId: event.userId,
+            eventType: event.type,
+            expiresAt: event.data.expiresAt,
+          },
+        }),
+      ];
+    case 'PasswordResetRequested': {
+      if (!builtinAuthEnabled(site)) {
+        return [suppress('password-reset', 'builtin-auth-disabled', event.userId, event.data.email)];
+      }
+      if (!recipient)
+        return [suppress('password-reset', 'unknown-recipient', event.userId, event.data.email)];
+      // A reset link is as good as the password: only to an address the user has proven to own.
+      const address = findAddress(recipient, event.data.email);
+      if (!address)
+        return [suppress('password-reset', 'address-not-on-user', event.userId, event.data.email)];
+      if (!address.verified)
+        return [suppress('password-reset', 'address-unverified', event.userId, address.email)];
+      return [
+        send(
+          {
+            kind: 'password-reset',
+            username: recipient.username,
+            email: address.email,
+            link: {
+              token: event.data.token,
+              userId: event.userId,
+              eventType: event.type,
+              expiresAt: event.data.expiresAt,
+            },
+          },
+          address.email,
+          event.userId,
+        ),
+      ];
+    }
+    case 'PasswordChanged':
+      // Setting the first password through the set-password link is what the user just did; nothing to tell.
+      if (event.data.via === 'set-password-link') return [];
+      return [
+        toVerifiedPrimary(
+          recipient,
+          event.userId,
+          (r) => ({ kind: 'password-changed', username: r.username, via: event.data.via, at: event.time }),
+          'password-changed',
+        ),
+      ];
+    case 'PrimaryEmailChanged':
+      return [
+        toVerifiedPrimary(
+          recipient,
+          event.userId,
+          (r) => ({
+            kind: 'primary-email-changed',
+            username: r.username,
+            email: event.data.email,
+            previousEmail: event.data.previousEmail,
+            at: event.time,
+          }),
+          'primary-email-changed',
+        ),
+      ];
+    case 'ApiKeyCreated':
+      return [
+        toVerifiedPrimary(
+          recipient,
+          event.userId,
+          (r) => ({
+            kind: 'api-key-created',
+            username: r.username,
+            keyId: event.data.keyId,
+            keyName: event.data.name,
+            at: event.time,
+          }),
+          'api-key-created',
+        ),
+      ];
+    case 'SiteAdminChanged':
+      return [
+        toVerifiedPrimary(
+          recipient,
+          event.userId,
+          (r) => ({
+            kind: 'site-admin-changed',
+            username: r.username,
+            siteAdmin: event.data.siteAdmin,
+            at: event.time,
+          }),
+          'site-admin-changed',
+        ),
+      ];
+    case 'UserInvited': {
+      const link = {
+        token: event.data.token,
+        userId: event.userId,
+        eventType: event.type,
+        expiresAt: event.data.expiresAt,
+      };
+      const base = {
+        kind: 'invitation' as const,
+        inviterUsername: event.data.inviterUsername,
+        ...(event.data.organization !== undefined ? { organization: event.data.organization } : {}),
+        link,
+      };
+      // An existing user is reached like for any product email; someone new only has the invited address.
+      if (event.data.inviteeUserId !== undefined) {
+        return [
+          toVerifiedPrimary(
+            recipient,
+            event.data.inviteeUserId,
+            (r) => ({ ...base, email: r.primaryEmail, inviteeUsername: r.username }),
+            'invitation',
+          ),
+        ];
+      }
+      return [send({ ...base, email: event.data.email }, event.data.email, undefined)];
+    }
+    case 'CodeMonitorTriggered':
+      return [
+        toVerifiedPrimary(
+          recipient,
+          event.userId,
+          (r) => ({
+            kind: 'code-monitor-triggered',
+            username: r.username,
+            monitorName: event.data.monitorName,
+            query: event.data.query,
+            resultCount: event.data.resultCount,
+            resultsPath: event.data.resultsPath,
+          }),
+          'code-monitor-triggered',
+        ),
+      ];
+    default: {
+      const unhandled: never = event;
+      throw new Error(`decideNotifications: unhandled event ${(unhandled as { type: string }).type}`);
+    }
+  }
+}

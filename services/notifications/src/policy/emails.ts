@@ -1,0 +1,74 @@
+import type { SealedToken } from '@sitemail/contracts';
+
+/** Every kind of email the service sends. */
+export const emailKinds = [
+  'email-verification',
+  'set-password',
+  'password-reset',
+  'password-changed',
+  'primary-email-changed',
+  'api-key-created',
+  'site-admin-changed',
+  'invitation',
+  'code-monitor-triggered',
+] as const;
+export type EmailKind = (typeof emailKinds)[number];
+
+/** Why an intended email was not sent; shown to admins in the delivery log. */
+export const suppressionReasons = [
+  'smtp-not-configured',
+  'sender-address-not-configured',
+  'builtin-auth-disabled',
+  'unknown-recipient',
+  'no-primary-address',
+  'primary-unverified',
+  'address-not-on-user',
+  'address-already-verified',
+  'address-unverified',
+] as const;
+export type SuppressionReason = (typeof suppressionReasons)[number];
+
+/** What a sealed link token is bound to (AES-GCM additional data): needed to open it at send time. */
+export interface SealedLink {
+  token: SealedToken;
+  userId: string;
+  eventType: string;
+  expiresAt: string;
+}
+
+/**
+ * The inputs of each email's template. Stored with the delivery (link tokens stay sealed) and
+ * rendered at send time, so the database never holds a usable link.
+ */
+export type EmailMessage =
+  | { kind: 'email-verification'; username?: string; email: string; link: SealedLink }
+  | { kind: 'set-password'; username?: string; email: string; link: SealedLink }
+  | { kind: 'password-reset'; username: string; email: string; link: SealedLink }
+  | {
+      kind: 'password-changed';
+      username: string;
+      via: 'set-password-link' | 'reset-link' | 'user';
+      at: string;
+    }
+  | { kind: 'primary-email-changed'; username: string; email: string; previousEmail: string; at: string }
+  | { kind: 'api-key-created'; username: string; keyId: string; keyName: string; at: string }
+  | { kind: 'site-admin-changed'; username: string; siteAdmin: boolean; at: string }
+  | {
+      kind: 'invitation';
+      email: string;
+      inviterUsername: string;
+      organization?: string;
+      /** The invitee's username when the address belongs to an existing user. */
+      inviteeUsername?: string;
+      link: SealedLink;
+    }
+  | {
+      kind: 'code-monitor-triggered';
+      username: string;
+      monitorName: string;
+      query: string;
+      resultCount: number;
+      resultsPath: string;
+    };
+
+export type EmailMessageOf<K extends EmailKind> = Extract<EmailMessage, { kind: K }>;

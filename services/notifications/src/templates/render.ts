@@ -1,0 +1,200 @@
+import { buildLink, type LinkKind, type LinkTokenKey, openToken } from '@sitemail/contracts';
+import { type SiteConfig, senderName } from '@sitemail/site-config';
+import type { EmailMessage, SealedLink } from '../policy/emails.ts';
+
+export interface RenderedEmail {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface RenderContext {
+  site: SiteConfig;
+  /** Keys to open link tokens with (the current one and, during a rotation, older ones). */
+  linkTokenKeys: LinkTokenKey | LinkTokenKey[];
+}
+
+/** Thrown when an email cannot be rendered (a link token that does not open); retrying cannot help. */
+export class RenderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RenderError';
+  }
+}
+
+const escapes: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+/** Every piece of user-provided text goes through this before it reaches HTML. */
+export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => escapes[c]!);
+
+/** Subjects are one header line: user text in them loses line breaks (header injection is the mailer's job too). */
+const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ');
+
+function openLink(
+  ctx: RenderContext,
+  link: SealedLink,
+  kind: LinkKind,
+  extra: Record<string, string> = {},
+): string {
+  let token: string;
+  try {
+    token = openToken(link.token, ctx.linkTokenKeys, link.userId, link.eventType);
+  } catch (err) {
+    // The error names the key id at most, never the token.
+    throw new RenderError(`cannot open the link token: ${(err as Error).message}`);
+  }
+  return buildLink(ctx.site.externalURL, kind, { ...extra, token });
+}
+
+const formatExpiry = (iso: string) => new Date(iso).toUTCString();
+
+/** A paragraph of HTML, from already-escaped fragments. */
+const p = (html: string) => `<p style="margin:0 0 16px">${html}</p>`;
+const button = (href: string, label: string) =>
+  `<p style="margin:24px 0"><a href="${escapeHtml(href)}" style="background:#0b70db;color:#fff;padding:10px 16px;border-radius:4px;text-decoration:none">${escapeHtml(label)}</a></p>`;
+
+function page(site: SiteConfig, bodyHtml: string): string {
+  const name = escapeHtml(senderName(site));
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"></head><body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.5;color:#24292f;max-width:600px;margin:0 auto;padding:24px">${bodyHtml}<hr style="border:none;border-top:1px solid #d0d7de;margin:24px 0"><p style="color:#57606a;font-size:13px;margin:0">${name} · <a href="${escapeHtml(site.externalURL)}" style="color:#57606a">${escapeHtml(site.externalURL)}</a></p></body></html>`;
+}
+
+function textPage(site: SiteConfig, lines: string[]): string {
+  return `${lines.join('\n\n')}\n\n--\n${senderName(site)} · ${site.externalURL}\n`;
+}
+
+const hello = (username: string | undefined) => (username ? `Hi ${username},` : 'Hi,');
+
+/** Renders one email from its stored inputs. Deterministic for given inputs, config and keys. */
+export function renderEmail(message: EmailMessage, ctx: RenderContext): RenderedEmail {
+  const site = ctx.site;
+  const product = senderName(site);
+  const build = (
+    subject: string,
+    lines: { text: string; html: string }[],
+    action?: { href: string; label: string },
+  ) => ({
+    subject: oneLine(subject),
+    text: textPage(site, [
+      ...lines.map((l) => l.text),
+      ...(action ? [`${action.label}: ${action.href}`] : []),
+    ]),
+    html: page(
+      site,
+      lines.map((l) => p(l.html)).join('') + (action ? button(action.href, action.label) : ''),
+    ),
+  });
+  /** A line of text with user-provided parts: plain as is, escaped in HTML. */
+  const line = (parts: TemplateStringsArray, ...values: (string | number)[]) => ({
+    text: parts.reduce((acc, part, i) => acc + part + (i < values.length ? String(values[i]) : ''), ''),
+    html: parts.reduce(
+      (acc, part, i) => acc + escapeHtml(part) + (i < values.length ? escapeHtml(String(values[i])) : ''),
+      '',
+    ),
+  });
+
+  switch (message.kind) {
+    case 'email-verification': {
+      const href = openLink(ctx, message.link, 'verifyEmail', { email: message.email });
+      return build(
+        `Verify your email on ${product}`,
+        [
+          line`${hello(message.username)}`,
+          line`Please verify your email address ${message.email} on ${product} by following the link below.`,
+          line`The link expires on ${formatExpiry(message.link.expiresAt)}. If you did not ask for this, ignore this email.`,
+        ],
+        { href, label: 'Verify email address' },
+      );
+    }
+    case 'set-password': {
+      const href = openLink(ctx, message.link, 'passwordReset');
+      return build(
+        `Set your password on ${product}`,
+        [
+          line`${hello(message.username)}`,
+          line`A site admin created an account for you on ${product}${message.username ? ` with the username ${message.username}` : ''}.`,
+          line`Set your password to sign in; this also verifies your email address ${message.email}. The link expires on ${formatExpiry(message.link.expiresAt)}.`,
+        ],
+        { href, label: 'Set password' },
+      );
+    }
+    case 'password-reset': {
+      const href = openLink(ctx, message.link, 'passwordReset');
+      return build(
+        `Reset your password on ${product}`,
+        [
+          line`${hello(message.username)}`,
+          line`Somebody (hopefully you) asked to reset the password of your account on ${product}.`,
+          line`The link expires on ${formatExpiry(message.link.expiresAt)}. If you did not ask for this, ignore this email; your password stays as it is.`,
+        ],
+        { href, label: 'Reset password' },
+      );
+    }
+    case 'password-changed':
+      return build(`Your password on ${product} was changed`, [
+        line`${hello(message.username)}`,
+        line`The password of your account on ${product} was changed on ${formatExpiry(message.at)}${message.via === 'reset-link' ? ' through a password reset link' : ''}.`,
+        line`If this was not you, reset your password and tell your site admin.`,
+      ]);
+    case 'primary-email-changed':
+      return build(`Your primary email on ${product} was changed`, [
+        line`${hello(message.username)}`,
+        line`The primary email address of your account on ${product} is now ${message.email} (it was ${message.previousEmail}).`,
+        line`If this was not you, tell your site admin.`,
+      ]);
+    case 'api-key-created':
+      return build(`An API key was created on your ${product} account`, [
+        line`${hello(message.username)}`,
+        line`An API key named "${message.keyName}" was created on your account on ${product} on ${formatExpiry(message.at)}.`,
+        line`If this was not you, revoke the key and tell your site admin.`,
+      ]);
+    case 'site-admin-changed':
+      return build(
+        message.siteAdmin
+          ? `You are now a site admin of ${product}`
+          : `You are no longer a site admin of ${product}`,
+        [
+          line`${hello(message.username)}`,
+          message.siteAdmin
+            ? line`Your account on ${product} was made a site admin on ${formatExpiry(message.at)}.`
+            : line`Your account on ${product} is no longer a site admin since ${formatExpiry(message.at)}.`,
+        ],
+      );
+    case 'invitation': {
+      const href = openLink(ctx, message.link, 'invitation');
+      const target = message.organization
+        ? `the organization ${message.organization} on ${product}`
+        : product;
+      return build(
+        `${message.inviterUsername} invited you to ${message.organization ? `${message.organization} on ` : ''}${product}`,
+        [
+          line`${hello(message.inviteeUsername)}`,
+          line`${message.inviterUsername} invited you to join ${target}.`,
+          line`The invitation expires on ${formatExpiry(message.link.expiresAt)}.`,
+        ],
+        { href, label: 'Accept invitation' },
+      );
+    }
+    case 'code-monitor-triggered': {
+      // resultsPath is relative to externalURL, which may itself have a path (a site behind a prefix).
+      const href = `${site.externalURL.replace(/\/+$/, '')}${message.resultsPath}`;
+      const results = message.resultCount === 1 ? '1 new result' : `${message.resultCount} new results`;
+      return build(
+        `[${message.monitorName}] ${results} on ${product}`,
+        [
+          line`${hello(message.username)}`,
+          line`Your code monitor "${message.monitorName}" found ${results} for the query ${message.query}.`,
+        ],
+        { href, label: 'View results' },
+      );
+    }
+    default: {
+      const unhandled: never = message;
+      throw new Error(`renderEmail: unhandled email ${(unhandled as { kind: string }).kind}`);
+    }
+  }
+}
