@@ -1,0 +1,127 @@
+import type { UserOrigin } from '@sitemail/contracts';
+import type { Sealer, SitePolicy } from './types.ts';
+
+/** Every command carries the time it is decided at: `decide` never reads a clock. */
+interface At {
+  now: Date;
+}
+
+export interface CreateUser extends At {
+  type: 'CreateUser';
+  userId: string;
+  username: string;
+  displayName?: string;
+  email: string;
+  origin: UserOrigin;
+  /** `{ type: 'builtin' }` for sign-up, admin- and API-created users; the provider otherwise. */
+  authProvider: { type: string; externalId?: string };
+  /** Whether a builtin password comes with the command (sign-up); its hash never enters an event. */
+  withPassword: boolean;
+  /** No user exists yet on the site: the first user becomes site admin. */
+  firstUser: boolean;
+  /** The address was already proven by following an invitation link sent to it. */
+  emailProvenByInvitation?: boolean;
+  site: SitePolicy;
+  seal: Sealer;
+}
+
+export interface AddEmail extends At {
+  type: 'AddEmail';
+  email: string;
+  site: SitePolicy;
+  seal: Sealer;
+}
+
+export interface RemoveEmail extends At {
+  type: 'RemoveEmail';
+  email: string;
+}
+
+export interface SetPrimaryEmail extends At {
+  type: 'SetPrimaryEmail';
+  email: string;
+}
+
+export interface RequestEmailVerification extends At {
+  type: 'RequestEmailVerification';
+  email: string;
+  site: SitePolicy;
+  seal: Sealer;
+}
+
+/** The user followed a verification link; the handler has checked the token already. */
+export interface VerifyEmailByLink extends At {
+  type: 'VerifyEmailByLink';
+  email: string;
+}
+
+/** A site admin marks an address verified or unverified (`setUserEmailVerified`). */
+export interface SetEmailVerified extends At {
+  type: 'SetEmailVerified';
+  email: string;
+  verified: boolean;
+  by: string;
+}
+
+/** The user followed a set-password or reset link (token checked by the handler) and chose a password. */
+export interface SetPasswordByLink extends At {
+  type: 'SetPasswordByLink';
+  via: 'set-password-link' | 'reset-link';
+  /** The address the link was sent to: a set-password link also verifies it. */
+  email: string;
+  site: SitePolicy;
+}
+
+export interface RequestPasswordReset extends At {
+  type: 'RequestPasswordReset';
+  email: string;
+  site: SitePolicy;
+  seal: Sealer;
+}
+
+export interface CreateApiKey extends At {
+  type: 'CreateApiKey';
+  keyId: string;
+  name: string;
+  /** SHA-256 of the secret; the secret itself never reaches the domain. */
+  secretSha256: string;
+  by: string;
+}
+
+export interface RevokeApiKey extends At {
+  type: 'RevokeApiKey';
+  keyId: string;
+  by: string;
+}
+
+export interface SetSiteAdmin extends At {
+  type: 'SetSiteAdmin';
+  siteAdmin: boolean;
+  by: string;
+}
+
+/** Decided on the inviter's stream. */
+export interface InviteUser extends At {
+  type: 'InviteUser';
+  invitationId: string;
+  email: string;
+  organization?: string;
+  /** Set when the address belongs to an existing user (looked up by the handler). */
+  inviteeUserId?: string;
+  seal: Sealer;
+}
+
+export type UserCommand =
+  | CreateUser
+  | AddEmail
+  | RemoveEmail
+  | SetPrimaryEmail
+  | RequestEmailVerification
+  | VerifyEmailByLink
+  | SetEmailVerified
+  | SetPasswordByLink
+  | RequestPasswordReset
+  | CreateApiKey
+  | RevokeApiKey
+  | SetSiteAdmin
+  | InviteUser;

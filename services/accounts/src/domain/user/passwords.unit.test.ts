@@ -1,0 +1,95 @@
+import { describe, it } from 'node:test';
+import { aliceSignedUp, given, now, sealed, singleSignOn, withoutSmtp, withSmtp } from './fixtures.ts';
+
+const adminCreated = {
+  type: 'UserCreated' as const,
+  data: {
+    username: 'alice',
+    email: 'alice@example.com',
+    emailVerified: false,
+    origin: 'site-admin' as const,
+    authProvider: { type: 'builtin' },
+    siteAdmin: false,
+  },
+};
+
+describe('SetPasswordByLink', () => {
+  const cmd = (via: 'set-password-link' | 'reset-link', site = withSmtp) => ({
+    type: 'SetPasswordByLink' as const,
+    via,
+    email: 'alice@example.com',
+    site,
+    now,
+  });
+  it('a set-password link sets the password and verifies the address it was sent to', () => {
+    given([adminCreated])
+      .when(cmd('set-password-link'))
+      .then([
+        { type: 'PasswordChanged', data: { via: 'set-password-link' } },
+        { type: 'EmailVerified', data: { email: 'alice@example.com', method: 'set-password-link' } },
+      ]);
+  });
+  it('a set-password link to an address verified meanwhile only sets the password', () => {
+    given([{ ...adminCreated, data: { ...adminCreated.data, emailVerified: true } }])
+      .when(cmd('set-password-link'))
+      .then([{ type: 'PasswordChanged', data: { via: 'set-password-link' } }]);
+  });
+  it('a reset link sets the password', () => {
+    given([aliceSignedUp(true)])
+      .when(cmd('reset-link'))
+      .then([{ type: 'PasswordChanged', data: { via: 'reset-link' } }]);
+  });
+  it('refuses when builtin auth was turned off since the link was sent', () => {
+    given([adminCreated]).when(cmd('set-password-link', singleSignOn)).refused('builtin-auth-disabled');
+  });
+  it('refuses an unknown user', () => {
+    given([]).when(cmd('reset-link')).refused('user-not-found');
+  });
+});
+
+describe('RequestPasswordReset', () => {
+  const cmd = (email: string, site = withSmtp) => ({
+    type: 'RequestPasswordReset' as const,
+    email,
+    site,
+    seal: sealed,
+    now,
+  });
+  it('emits a single-use reset link, valid 4 hours, for a verified address', () => {
+    given([aliceSignedUp(true)])
+      .when(cmd('alice@example.com'))
+      .then([
+        {
+          type: 'PasswordResetRequested',
+          data: {
+            email: 'alice@example.com',
+            token: sealed('PasswordResetRequested'),
+            expiresAt: '2026-11-25T14:00:00.000Z',
+          },
+        },
+      ]);
+  });
+  it('refuses on a single-sign-on site (no builtin entry in auth.providers)', () => {
+    given([aliceSignedUp(true)])
+      .when(cmd('alice@example.com', singleSignOn))
+      .refused('builtin-auth-disabled');
+  });
+  it('refuses when SMTP is not configured', () => {
+    given([aliceSignedUp(true)])
+      .when(cmd('alice@example.com', withoutSmtp))
+      .refused('smtp-not-configured');
+  });
+  it('refuses an unverified address', () => {
+    given([aliceSignedUp(false)])
+      .when(cmd('alice@example.com'))
+      .refused('email-not-verified', 'email');
+  });
+  it('refuses an address the user does not have', () => {
+    given([aliceSignedUp(true)])
+      .when(cmd('a@x.example'))
+      .refused('email-not-found', 'email');
+  });
+  it('refuses an unknown user', () => {
+    given([]).when(cmd('alice@example.com')).refused('user-not-found');
+  });
+});

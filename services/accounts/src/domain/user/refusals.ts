@@ -1,0 +1,35 @@
+/**
+ * Why a command was refused. The HTTP layer maps each code to a status (see `http/problems.ts`);
+ * the message is safe to show to the caller.
+ */
+export type RefusalCode =
+  | 'user-exists'
+  | 'user-not-found'
+  | 'email-not-found'
+  | 'email-exists'
+  | 'too-many-unverified-emails'
+  | 'cannot-remove-primary-email'
+  | 'primary-email-must-be-verified'
+  | 'email-already-verified'
+  | 'email-not-verified'
+  | 'sent-too-recently'
+  | 'smtp-not-configured'
+  | 'builtin-auth-disabled'
+  | 'api-key-name-taken'
+  | 'api-key-not-found'
+  | 'cannot-change-own-site-admin'
+  | 'cannot-invite-own-email'
+  | 'already-invited';
+
+export interface Refusal {
+  refusal: RefusalCode;
+  message: string;
+  /** The input field the refusal is about, when there is one. */
+  field?: string;
+}
+
+export const refuse = (refusal: RefusalCode, message: string, field?: string): Refusal =>
+  field === undefined ? { refusal, message } : { refusal, message, field };
+
+export const isRefusal = (value: unknown): value is Refusal =>
+  typeof value === 'object' && value !== null && 'refusal' in value && !Array.isArray(value);

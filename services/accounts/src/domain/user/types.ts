@@ -1,0 +1,65 @@
+import type { AccountsEventData, AccountsEventType, SealedToken, UserOrigin } from '@sitemail/contracts';
+
+/** An event as the user aggregate sees it in its history: its body, its stream (user id) and time. */
+export type UserEvent = AccountsEventData & { userId: string; time: string };
+
+/** Events that carry a link token, sealed for the notifications service. */
+export type LinkEventType = Extract<
+  AccountsEventType,
+  'EmailVerificationRequested' | 'PasswordSetLinkRequested' | 'PasswordResetRequested' | 'UserInvited'
+>;
+
+/**
+ * Seals a fresh link token for an event of the given type. The command handler supplies it (it
+ * holds the key and the randomness), so that `decide` stays a pure function of its inputs.
+ */
+export type Sealer = (eventType: LinkEventType) => SealedToken;
+
+/** What `decide` needs to know of the site config, already reduced to the two facts that matter. */
+export interface SitePolicy {
+  /** `email.smtp` is present: addresses start unverified and links are emailed. */
+  smtpConfigured: boolean;
+  /** `auth.providers` has a builtin entry: password links and resets exist. */
+  builtinAuth: boolean;
+}
+
+export interface EmailState {
+  email: string;
+  verified: boolean;
+  /** When a verification email was last requested for the address (ISO), for "sent too recently". */
+  verificationRequestedAt?: string;
+}
+
+export interface ApiKeyState {
+  keyId: string;
+  name: string;
+}
+
+export interface InvitationState {
+  invitationId: string;
+  email: string;
+  organization?: string;
+  expiresAt: string;
+}
+
+export type UserState =
+  | { status: 'none' }
+  | {
+      status: 'active';
+      userId: string;
+      username: string;
+      origin: UserOrigin;
+      siteAdmin: boolean;
+      authProviderType: string;
+      hasPassword: boolean;
+      /** In the order they were added; the first is the address the user was created with. */
+      emails: EmailState[];
+      primaryEmail: string;
+      /** Active keys only: a revoked key is gone for every purpose. */
+      apiKeys: ApiKeyState[];
+      invitations: InvitationState[];
+    };
+
+export type ActiveUser = Extract<UserState, { status: 'active' }>;
+
+export const initialUserState: UserState = { status: 'none' };
