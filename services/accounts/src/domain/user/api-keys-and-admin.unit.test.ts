@@ -21,20 +21,20 @@ describe('CreateApiKey', () => {
   it('creates a key carrying its id, name, creator and secret hash', () => {
     given([aliceSignedUp(true)])
       .when(cmd('CI'))
-      .then([keyCreated()]);
+      .thenEmits([keyCreated()]);
   });
   it('refuses a second active key with the same name', () => {
     given([aliceSignedUp(true), keyCreated()])
       .when(cmd('CI', otherKeyId))
-      .refused('api-key-name-taken', 'name');
+      .thenRefused('api-key-name-taken', 'name');
   });
   it('allows the name again once that key is revoked', () => {
     given([aliceSignedUp(true), keyCreated(), { type: 'ApiKeyRevoked', data: { keyId, revokedBy: alice } }])
       .when(cmd('CI', otherKeyId))
-      .then([keyCreated(otherKeyId)]);
+      .thenEmits([keyCreated(otherKeyId)]);
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd('CI')).refused('user-not-found');
+    given([]).when(cmd('CI')).thenRefused('user-not-found');
   });
 });
 
@@ -43,20 +43,20 @@ describe('RevokeApiKey', () => {
   it('revokes an active key, naming who did', () => {
     given([aliceSignedUp(true), keyCreated()])
       .when(cmd())
-      .then([{ type: 'ApiKeyRevoked', data: { keyId, revokedBy: bob } }]);
+      .thenEmits([{ type: 'ApiKeyRevoked', data: { keyId, revokedBy: bob } }]);
   });
   it('refuses an unknown key', () => {
     given([aliceSignedUp(true), keyCreated()])
       .when(cmd(otherKeyId))
-      .refused('api-key-not-found', 'keyId');
+      .thenRefused('api-key-not-found', 'keyId');
   });
   it('refuses a key revoked already', () => {
     given([aliceSignedUp(true), keyCreated(), { type: 'ApiKeyRevoked', data: { keyId, revokedBy: alice } }])
       .when(cmd())
-      .refused('api-key-not-found', 'keyId');
+      .thenRefused('api-key-not-found', 'keyId');
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd()).refused('user-not-found');
+    given([]).when(cmd()).thenRefused('user-not-found');
   });
 });
 
@@ -66,23 +66,23 @@ describe('SetSiteAdmin', () => {
   it('makes a user site admin', () => {
     given([member])
       .when(cmd(true))
-      .then([{ type: 'SiteAdminChanged', data: { siteAdmin: true, changedBy: bob } }]);
+      .thenEmits([{ type: 'SiteAdminChanged', data: { siteAdmin: true, changedBy: bob } }]);
   });
   it('unmakes a site admin', () => {
     given([aliceSignedUp(true)])
       .when(cmd(false))
-      .then([{ type: 'SiteAdminChanged', data: { siteAdmin: false, changedBy: bob } }]);
+      .thenEmits([{ type: 'SiteAdminChanged', data: { siteAdmin: false, changedBy: bob } }]);
   });
   it('does nothing when the user is in that state already', () => {
-    given([member]).when(cmd(false)).then([]);
+    given([member]).when(cmd(false)).thenEmits([]);
   });
   it('refuses an admin changing their own status', () => {
     given([aliceSignedUp(true)])
       .when(cmd(false, alice))
-      .refused('cannot-change-own-site-admin', 'siteAdmin');
+      .thenRefused('cannot-change-own-site-admin', 'siteAdmin');
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd(true)).refused('user-not-found');
+    given([]).when(cmd(true)).thenRefused('user-not-found');
   });
 });
 
@@ -112,35 +112,35 @@ describe('InviteUser (on the inviter stream)', () => {
   it('invites an address to the instance', () => {
     given([aliceSignedUp(true)])
       .when(cmd('carol@example.org'))
-      .then([invited('carol@example.org')]);
+      .thenEmits([invited('carol@example.org')]);
   });
   it('invites an existing user to an organization', () => {
     given([aliceSignedUp(true)])
       .when(cmd('bob@example.org', 'acme', now, bob))
-      .then([invited('bob@example.org', 'acme', bob)]);
+      .thenEmits([invited('bob@example.org', 'acme', bob)]);
   });
   it('refuses inviting one of your own addresses', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com'))
-      .refused('cannot-invite-own-email', 'email');
+      .thenRefused('cannot-invite-own-email', 'email');
   });
   it('refuses a second pending invitation of the address to the same place', () => {
     given([aliceSignedUp(true), invited('carol@example.org', 'acme')])
       .when(cmd('carol@example.org', 'acme'))
-      .refused('already-invited', 'email');
+      .thenRefused('already-invited', 'email');
   });
   it('allows the same address to another organization, and again once the invitation expired', () => {
     given([aliceSignedUp(true), invited('carol@example.org', 'acme')])
       .when(cmd('carol@example.org'))
-      .then([invited('carol@example.org')]);
+      .thenEmits([invited('carol@example.org')]);
     const eightDays = later(8 * 24 * 3600_000);
     const expected = invited('carol@example.org', 'acme');
     expected.data.expiresAt = new Date(eightDays.getTime() + 7 * 24 * 3600_000).toISOString();
     given([aliceSignedUp(true), invited('carol@example.org', 'acme')])
       .when(cmd('carol@example.org', 'acme', eightDays))
-      .then([expected]);
+      .thenEmits([expected]);
   });
   it('refuses an unknown inviter', () => {
-    given([]).when(cmd('carol@example.org')).refused('user-not-found');
+    given([]).when(cmd('carol@example.org')).thenRefused('user-not-found');
   });
 });

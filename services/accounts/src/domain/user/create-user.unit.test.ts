@@ -34,7 +34,7 @@ describe('CreateUser', () => {
   it('builtin sign-up with SMTP configured: unverified, verification requested, first user is site admin', () => {
     given([])
       .when(create({}))
-      .then([
+      .thenEmits([
         created({}),
         {
           type: 'EmailVerificationRequested',
@@ -50,25 +50,25 @@ describe('CreateUser', () => {
   it('builtin sign-up without SMTP: verified, no link', () => {
     given([])
       .when(create({ site: withoutSmtp }))
-      .then([created({ emailVerified: true })]);
+      .thenEmits([created({ emailVerified: true })]);
   });
 
   it('a later user is not site admin, and keeps its display name', () => {
     given([])
       .when(create({ firstUser: false, site: withoutSmtp, displayName: 'Alice L.' }))
-      .then([created({ emailVerified: true, siteAdmin: false, displayName: 'Alice L.' })]);
+      .thenEmits([created({ emailVerified: true, siteAdmin: false, displayName: 'Alice L.' })]);
   });
 
   it('builtin sign-up proven by an invitation link: verified even with SMTP', () => {
     given([])
       .when(create({ emailProvenByInvitation: true }))
-      .then([created({ emailVerified: true })]);
+      .thenEmits([created({ emailVerified: true })]);
   });
 
   it('admin-created with SMTP: unverified and a set-password link', () => {
     given([])
       .when(create({ origin: 'site-admin', withPassword: false, firstUser: false }))
-      .then([
+      .thenEmits([
         created({ origin: 'site-admin', siteAdmin: false }),
         {
           type: 'PasswordSetLinkRequested',
@@ -84,7 +84,7 @@ describe('CreateUser', () => {
   it('admin-created on a single-sign-on site with SMTP: a verification link, never a set-password link', () => {
     given([])
       .when(create({ origin: 'site-admin', withPassword: false, firstUser: false, site: singleSignOn }))
-      .then([
+      .thenEmits([
         created({ origin: 'site-admin', siteAdmin: false }),
         {
           type: 'EmailVerificationRequested',
@@ -100,7 +100,7 @@ describe('CreateUser', () => {
   it('admin-created without SMTP: verified, no link', () => {
     given([])
       .when(create({ origin: 'site-admin', withPassword: false, firstUser: false, site: withoutSmtp }))
-      .then([created({ origin: 'site-admin', siteAdmin: false, emailVerified: true })]);
+      .thenEmits([created({ origin: 'site-admin', siteAdmin: false, emailVerified: true })]);
   });
 
   it('external provider: verified, with its provider and external id', () => {
@@ -113,7 +113,7 @@ describe('CreateUser', () => {
           firstUser: false,
         }),
       )
-      .then([
+      .thenEmits([
         created({
           origin: 'external-provider',
           authProvider: { type: 'github', externalId: '4242' },
@@ -126,18 +126,18 @@ describe('CreateUser', () => {
   it('API-created: assumed verified even with SMTP', () => {
     given([])
       .when(create({ origin: 'api', withPassword: false, firstUser: false }))
-      .then([created({ origin: 'api', emailVerified: true, siteAdmin: false })]);
+      .thenEmits([created({ origin: 'api', emailVerified: true, siteAdmin: false })]);
   });
 
   it('refuses a user that already exists', () => {
     given([aliceSignedUp(true)])
       .when(create({}))
-      .refused('user-exists', 'userId');
+      .thenRefused('user-exists', 'userId');
   });
 
   it('refuses builtin sign-up when auth.providers has no builtin entry', () => {
     given([])
       .when(create({ site: singleSignOn }))
-      .refused('builtin-auth-disabled');
+      .thenRefused('builtin-auth-disabled');
   });
 });

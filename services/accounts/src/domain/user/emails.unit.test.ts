@@ -41,30 +41,30 @@ describe('AddEmail', () => {
   it('adds an unverified address and, with SMTP, requests its verification', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@work.example'))
-      .then([added('alice@work.example'), verifyRequested('alice@work.example', now)]);
+      .thenEmits([added('alice@work.example'), verifyRequested('alice@work.example', now)]);
   });
   it('without SMTP, adds it unverified and sends nothing', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@work.example', withoutSmtp))
-      .then([added('alice@work.example')]);
+      .thenEmits([added('alice@work.example')]);
   });
   it('refuses an address the user already has', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com'))
-      .refused('email-exists', 'email');
+      .thenRefused('email-exists', 'email');
   });
   it('refuses a fourth unverified address', () => {
     given([aliceSignedUp(false), added('a@x.example'), added('b@x.example')])
       .when(cmd('c@x.example'))
-      .refused('too-many-unverified-emails', 'email');
+      .thenRefused('too-many-unverified-emails', 'email');
   });
   it('allows another once one of three is verified', () => {
     given([aliceSignedUp(false), added('a@x.example'), added('b@x.example'), verified('a@x.example')])
       .when(cmd('c@x.example', withoutSmtp))
-      .then([added('c@x.example')]);
+      .thenEmits([added('c@x.example')]);
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd('a@x.example')).refused('user-not-found');
+    given([]).when(cmd('a@x.example')).thenRefused('user-not-found');
   });
 });
 
@@ -73,12 +73,12 @@ describe('RemoveEmail', () => {
   it('removes a non-primary address', () => {
     given([aliceSignedUp(true), added('a@x.example')])
       .when(cmd('a@x.example'))
-      .then([{ type: 'EmailRemoved', data: { email: 'a@x.example' } }]);
+      .thenEmits([{ type: 'EmailRemoved', data: { email: 'a@x.example' } }]);
   });
   it('refuses to remove the primary address', () => {
     given([aliceSignedUp(true), added('a@x.example')])
       .when(cmd('alice@example.com'))
-      .refused('cannot-remove-primary-email', 'email');
+      .thenRefused('cannot-remove-primary-email', 'email');
   });
   it('refuses an address the user does not have (or no longer has)', () => {
     given([
@@ -87,10 +87,10 @@ describe('RemoveEmail', () => {
       { type: 'EmailRemoved', data: { email: 'a@x.example' } },
     ])
       .when(cmd('a@x.example'))
-      .refused('email-not-found', 'email');
+      .thenRefused('email-not-found', 'email');
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd('a@x.example')).refused('user-not-found');
+    given([]).when(cmd('a@x.example')).thenRefused('user-not-found');
   });
 });
 
@@ -99,27 +99,27 @@ describe('SetPrimaryEmail', () => {
   it('makes a verified address primary', () => {
     given([aliceSignedUp(true), added('a@x.example'), verified('a@x.example')])
       .when(cmd('a@x.example'))
-      .then([
+      .thenEmits([
         { type: 'PrimaryEmailChanged', data: { email: 'a@x.example', previousEmail: 'alice@example.com' } },
       ]);
   });
   it('does nothing when the address is primary already', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com'))
-      .then([]);
+      .thenEmits([]);
   });
   it('refuses an unverified address: primary email must be verified', () => {
     given([aliceSignedUp(true), added('a@x.example')])
       .when(cmd('a@x.example'))
-      .refused('primary-email-must-be-verified', 'email');
+      .thenRefused('primary-email-must-be-verified', 'email');
   });
   it('refuses an address the user does not have', () => {
     given([aliceSignedUp(true)])
       .when(cmd('a@x.example'))
-      .refused('email-not-found', 'email');
+      .thenRefused('email-not-found', 'email');
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd('a@x.example')).refused('user-not-found');
+    given([]).when(cmd('a@x.example')).thenRefused('user-not-found');
   });
 });
 
@@ -137,35 +137,35 @@ describe('RequestEmailVerification', () => {
   it('requests a new verification email once a minute has passed', () => {
     given(signedUp)
       .when(cmd('alice@example.com', later(61_000)))
-      .then([verifyRequested('alice@example.com', later(61_000))]);
+      .thenEmits([verifyRequested('alice@example.com', later(61_000))]);
   });
   it('refuses within the minute: sent too recently', () => {
     given(signedUp)
       .when(cmd('alice@example.com', later(30_000)))
-      .refused('sent-too-recently', 'email');
+      .thenRefused('sent-too-recently', 'email');
   });
   it('the limit is per address', () => {
     given([...signedUp, ...history([added('a@x.example')], later(2000))])
       .when(cmd('a@x.example', later(3000)))
-      .then([verifyRequested('a@x.example', later(3000))]);
+      .thenEmits([verifyRequested('a@x.example', later(3000))]);
   });
   it('refuses a verified address', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com', now))
-      .refused('email-already-verified', 'email');
+      .thenRefused('email-already-verified', 'email');
   });
   it('refuses when SMTP is not configured', () => {
     given([aliceSignedUp(false)])
       .when(cmd('alice@example.com', now, withoutSmtp))
-      .refused('smtp-not-configured');
+      .thenRefused('smtp-not-configured');
   });
   it('refuses an address the user does not have', () => {
     given([aliceSignedUp(false)])
       .when(cmd('a@x.example', now))
-      .refused('email-not-found', 'email');
+      .thenRefused('email-not-found', 'email');
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd('a@x.example', now)).refused('user-not-found');
+    given([]).when(cmd('a@x.example', now)).thenRefused('user-not-found');
   });
 });
 
@@ -174,12 +174,12 @@ describe('VerifyEmailByLink', () => {
   it('verifies the address', () => {
     given([aliceSignedUp(false)])
       .when(cmd('alice@example.com'))
-      .then([verified('alice@example.com')]);
+      .thenEmits([verified('alice@example.com')]);
   });
   it('does nothing for an address verified meanwhile', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com'))
-      .then([]);
+      .thenEmits([]);
   });
   it('refuses an address removed since the link was sent', () => {
     given([
@@ -188,10 +188,10 @@ describe('VerifyEmailByLink', () => {
       { type: 'EmailRemoved', data: { email: 'a@x.example' } },
     ])
       .when(cmd('a@x.example'))
-      .refused('email-not-found', 'email');
+      .thenRefused('email-not-found', 'email');
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd('a@x.example')).refused('user-not-found');
+    given([]).when(cmd('a@x.example')).thenRefused('user-not-found');
   });
 });
 
@@ -206,37 +206,37 @@ describe('SetEmailVerified (site admin)', () => {
   it('verifies an unverified address', () => {
     given([aliceSignedUp(false)])
       .when(cmd('alice@example.com', true))
-      .then([verified('alice@example.com', 'site-admin')]);
+      .thenEmits([verified('alice@example.com', 'site-admin')]);
   });
   it('un-verifies a verified address, naming the admin', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com', false))
-      .then([{ type: 'EmailUnverified', data: { email: 'alice@example.com', by: bob } }]);
+      .thenEmits([{ type: 'EmailUnverified', data: { email: 'alice@example.com', by: bob } }]);
   });
   it('does nothing when the address is in that state already', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com', true))
-      .then([]);
+      .thenEmits([]);
     given([aliceSignedUp(false)])
       .when(cmd('alice@example.com', false))
-      .then([]);
+      .thenEmits([]);
   });
   it('refuses an address the user does not have', () => {
     given([aliceSignedUp(true)])
       .when(cmd('a@x.example', true))
-      .refused('email-not-found', 'email');
+      .thenRefused('email-not-found', 'email');
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd('a@x.example', true)).refused('user-not-found');
+    given([]).when(cmd('a@x.example', true)).thenRefused('user-not-found');
   });
   it('an un-verified primary stays primary', () => {
     given([aliceSignedUp(true), { type: 'EmailUnverified', data: { email: 'alice@example.com', by: bob } }])
       .when({ type: 'RemoveEmail', email: 'alice@example.com', now })
-      .refused('cannot-remove-primary-email', 'email');
+      .thenRefused('cannot-remove-primary-email', 'email');
   });
   it('uses the user id of the stream', () => {
     given(history([aliceSignedUp(true)], now, alice))
       .when({ type: 'SetSiteAdmin', siteAdmin: false, by: alice, now })
-      .refused('cannot-change-own-site-admin', 'siteAdmin');
+      .thenRefused('cannot-change-own-site-admin', 'siteAdmin');
   });
 });

@@ -32,7 +32,7 @@ export function history(events: AccountsEventData[], start: Date = now, userId =
   );
 }
 
-export const aliceSignedUp = (verified: boolean): AccountsEventData => ({
+export const aliceSignedUp = (verified: boolean): AccountsEventData<'UserCreated'> => ({
   type: 'UserCreated',
   data: {
     username: 'alice',
@@ -54,11 +54,11 @@ export function given(events: AccountsEventData[] | UserEvent[]) {
     when(command: UserCommand) {
       const decision = decide(command, state);
       return {
-        then(expected: AccountsEventData[]) {
+        thenEmits(expected: AccountsEventData[]) {
           assert.ok(Array.isArray(decision), `expected events, got refusal ${JSON.stringify(decision)}`);
           assert.deepEqual(decision, expected);
         },
-        refused(code: RefusalCode, field?: string) {
+        thenRefused(code: RefusalCode, field?: string) {
           assert.ok(
             !Array.isArray(decision),
             `expected refusal ${code}, got events ${JSON.stringify(decision)}`,

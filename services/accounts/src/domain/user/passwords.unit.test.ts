@@ -24,7 +24,7 @@ describe('SetPasswordByLink', () => {
   it('a set-password link sets the password and verifies the address it was sent to', () => {
     given([adminCreated])
       .when(cmd('set-password-link'))
-      .then([
+      .thenEmits([
         { type: 'PasswordChanged', data: { via: 'set-password-link' } },
         { type: 'EmailVerified', data: { email: 'alice@example.com', method: 'set-password-link' } },
       ]);
@@ -32,18 +32,18 @@ describe('SetPasswordByLink', () => {
   it('a set-password link to an address verified meanwhile only sets the password', () => {
     given([{ ...adminCreated, data: { ...adminCreated.data, emailVerified: true } }])
       .when(cmd('set-password-link'))
-      .then([{ type: 'PasswordChanged', data: { via: 'set-password-link' } }]);
+      .thenEmits([{ type: 'PasswordChanged', data: { via: 'set-password-link' } }]);
   });
   it('a reset link sets the password', () => {
     given([aliceSignedUp(true)])
       .when(cmd('reset-link'))
-      .then([{ type: 'PasswordChanged', data: { via: 'reset-link' } }]);
+      .thenEmits([{ type: 'PasswordChanged', data: { via: 'reset-link' } }]);
   });
   it('refuses when builtin auth was turned off since the link was sent', () => {
-    given([adminCreated]).when(cmd('set-password-link', singleSignOn)).refused('builtin-auth-disabled');
+    given([adminCreated]).when(cmd('set-password-link', singleSignOn)).thenRefused('builtin-auth-disabled');
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd('reset-link')).refused('user-not-found');
+    given([]).when(cmd('reset-link')).thenRefused('user-not-found');
   });
 });
 
@@ -58,7 +58,7 @@ describe('RequestPasswordReset', () => {
   it('emits a single-use reset link, valid 4 hours, for a verified address', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com'))
-      .then([
+      .thenEmits([
         {
           type: 'PasswordResetRequested',
           data: {
@@ -72,24 +72,24 @@ describe('RequestPasswordReset', () => {
   it('refuses on a single-sign-on site (no builtin entry in auth.providers)', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com', singleSignOn))
-      .refused('builtin-auth-disabled');
+      .thenRefused('builtin-auth-disabled');
   });
   it('refuses when SMTP is not configured', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com', withoutSmtp))
-      .refused('smtp-not-configured');
+      .thenRefused('smtp-not-configured');
   });
   it('refuses an unverified address', () => {
     given([aliceSignedUp(false)])
       .when(cmd('alice@example.com'))
-      .refused('email-not-verified', 'email');
+      .thenRefused('email-not-verified', 'email');
   });
   it('refuses an address the user does not have', () => {
     given([aliceSignedUp(true)])
       .when(cmd('a@x.example'))
-      .refused('email-not-found', 'email');
+      .thenRefused('email-not-found', 'email');
   });
   it('refuses an unknown user', () => {
-    given([]).when(cmd('alice@example.com')).refused('user-not-found');
+    given([]).when(cmd('alice@example.com')).thenRefused('user-not-found');
   });
 });
