@@ -37,8 +37,19 @@ export interface EventStore {
    * new stream) equals `expectedVersion`; otherwise throws StreamVersionConflictError and writes
    * nothing. The events enter the outbox in the same transaction.
    */
-  append(streamId: string, expectedVersion: number, events: NewEvent[], options?: AppendOptions): Promise<StoredEvent[]>;
-  readStream(streamId: string): Promise<StoredEvent[]>;
+  append(
+    streamId: string,
+    expectedVersion: number,
+    events: NewEvent[],
+    options?: AppendOptions,
+  ): Promise<StoredEvent[]>;
+  /** The stream's events in order (those after `afterPosition` when given); [] for an unknown stream. */
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
+}
+
+export interface ReadStreamOptions {
+  /** Only events after this position (a snapshot's version, say). Default 0: all of them. */
+  afterPosition?: number;
 }
 
 export class StreamVersionConflictError extends Error {
@@ -49,5 +60,24 @@ export class StreamVersionConflictError extends Error {
   ) {
     super(`stream ${streamId} is at version ${actualVersion}, not the expected ${expectedVersion}`);
     this.name = 'StreamVersionConflictError';
+  }
+}
+
+/** An append's input is malformed; `field` names it (`events[2].type`). Nothing was written. */
+export class InvalidAppendError extends Error {
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${field} ${problem}`);
+    this.name = 'InvalidAppendError';
+  }
+}
+
+/** An event id of the append is already stored (a retried command, usually). Nothing was written. */
+export class DuplicateEventIdError extends Error {
+  constructor(readonly streamId: string) {
+    super(`an event id of this append to stream ${streamId} is already stored`);
+    this.name = 'DuplicateEventIdError';
   }
 }

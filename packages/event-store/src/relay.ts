@@ -1,0 +1,301 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { OutgoingMessage, Publisher } from '@sitemail/bus';
+import type { Database } from '@sitemail/db';
+import { prepareEventStore } from './schema.ts';
+import { EVENT_COLUMNS, type EventRow, toStoredEvent } from './store.ts';
+import type { StoredEvent } from './types.ts';
+import { onAppended } from './wake.ts';
+
+export interface OutboxRelayOptions {
+  db: Database;
+  publisher: Publisher;
+  topic: string;
+  /** The message for an event (for accounts: `toWireMessage` of the contract envelope). */
+  toMessage: (event: StoredEvent) => OutgoingMessage;
+  /** Events per read and per publish call. Default 500 (about 0.7 MB of 1 KB events). */
+  batchSize?: number;
+  /** How often an idle relay looks for new events. Appends in this process wake it at once. Default 250. */
+  pollIntervalMs?: number;
+  /** Called on every failed attempt (publish, database, lost lease); the relay retries after a backoff. */
+  onError?: (err: unknown, attempt: number) => void;
+  /** One cursor and one active instance per name. Default: the topic. */
+  name?: string;
+  /** How long a relay instance owns the name without renewing it. Default 30 000. */
+  leaseMs?: number;
+  /** Backoff between failed attempts: doubles from initialMs up to maxMs. Default 100 → 5 000. */
+  retry?: { initialMs?: number; maxMs?: number };
+  /** Called after the bus acknowledged `events` and the cursor moved past them. */
+  onPublished?: (events: StoredEvent[]) => void;
+}
+
+/** Where a relay's cursor stands: it has published every event at or before (xid, seq). */
+export interface RelayPosition {
+  xid: string;
+  seq: string;
+}
+
+export interface OutboxRelay {
+  /** Starts relaying in the background; does nothing when already started. */
+  start(): void;
+  /** Finishes the batch in hand, gives the name up for another instance, and resolves. */
+  stop(): Promise<void>;
+  /** The cursor as this instance last saw it, or null before it first read it. */
+  publishedUpTo(): RelayPosition | null;
+  /** Whether this instance currently owns the name (another instance may be the active one). */
+  isActive(): boolean;
+  /** Resolves once every event committed before the call has been published (by any instance). */
+  waitUntilIdle(): Promise<void>;
+}
+
+/** The relay lost its name to another instance (its lease ran out): it stops publishing and stands by. */
+export class RelayLeaseLostError extends Error {
+  constructor(name: string) {
+    super(`outbox relay "${name}" lost its lease to another instance; standing by`);
+    this.name = 'RelayLeaseLostError';
+  }
+}
+
+const ZERO: RelayPosition = { xid: '0', seq: '0' };
+const atOrAfter = (a: RelayPosition, b: RelayPosition) =>
+  BigInt(a.xid) > BigInt(b.xid) || (a.xid === b.xid && BigInt(a.seq) >= BigInt(b.seq));
+
+/**
+ * Reads committed events in (xid, seq) order, only those written by transactions older than every
+ * transaction still running: a row below `pg_snapshot_xmin` is committed or gone for good, so
+ * nothing can later appear behind the cursor. The snapshot includes this statement's own view.
+ */
+const READ_BATCH = `SELECT ${EVENT_COLUMNS} FROM events
+  WHERE (xid, seq) > ($1::xid8, $2::bigint) AND xid < pg_snapshot_xmin(pg_current_snapshot())
+  ORDER BY xid, seq LIMIT $3`;
+
+/**
+ * Publishes committed events of the store to `topic`, in order, at least once.
+ *
+ * One instance per name is active: it holds a lease on the name's cursor row and renews it with
+ * every cursor move; the others stand by and take over when the lease is released (stop) or runs
+ * out (crash). The cursor moves only after the publisher acknowledged, and only from the position
+ * the batch was read at (compare-and-set), so a stale instance can never move it.
+ */
+export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { db, publisher, topic, toMessage } = options;
+  const name = options.name ?? topic;
+  const batchSize = options.batchSize ?? 500;
+  const pollIntervalMs = options.pollIntervalMs ?? 250;
+  const leaseMs = options.leaseMs ?? 30_000;
+  const initialBackoff = options.retry?.initialMs ?? 100;
+  const maxBackoff = options.retry?.maxMs ?? 5_000;
+  const onError =
+    options.onError ??
+    ((err: unknown, attempt: number) =>
+      console.error(
+        `outbox relay "${name}": attempt ${attempt} failed: ${(err as Error)?.message ?? String(err)}`,
+      ));
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+    throw new RangeError(`batchSize must be an integer 1..10000, got ${batchSize}`);
+  }
+  if (!(pollIntervalMs > 0)) throw new RangeError(`pollIntervalMs must be > 0, got ${pollIntervalMs}`);
+  if (!(leaseMs >= 1000)) throw new RangeError(`leaseMs must be >= 1000, got ${leaseMs}`);
+  if (typeof topic !== 'string' || topic.length === 0)
+    throw new RangeError('topic must be a non-empty string');
+
+  const owner = `${hostname()}:${process.pid}:${randomUUID()}`;
+  let running = false;
+  let loop: Promise<void> | undefined;
+  let cursor: RelayPosition | null = null;
+  let leaseValidUntil = 0;
+  let prepared = false;
+  let unsubscribe: (() => void) | undefined;
+
+  // Sleeping and waking: an append in this process ends an idle sleep early (low lag); only stop()
+  // ends a backoff early, so a stream of appends cannot turn retries against a down broker into a hot loop.
+  let woken = false;
+  let sleeping: { end: () => void; wakeable: boolean } | null = null;
+  const wake = () => {
+    woken = true;
+    if (sleeping?.wakeable) sleeping.end();
+  };
+  const interrupt = () => sleeping?.end();
+  const sleep = (ms: number, wakeable: boolean) =>
+    new Promise<void>((resolve) => {
+      if (!running || (wakeable && woken)) {
+        woken = false;
+        resolve();
+        return;
+      }
+      const timer = setTimeout(end, ms);
+      function end() {
+        clearTimeout(timer);
+        sleeping = null;
+        woken = false;
+        resolve();
+      }
+      sleeping = { end, wakeable };
+    });
+  const backoffMs = (attempt: number) =>
+    Math.min(maxBackoff, initialBackoff * 2 ** Math.min(attempt - 1, 20)) * (0.8 + Math.random() * 0.4);
+
+  const waiters: Array<{ target: RelayPosition; resolve: () => void; reject: (e: Error) => void }> = [];
+  const settleWaiters = () => {
+    if (!cursor) return;
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i];
+      if (w && atOrAfter(cursor, w.target)) {
+        waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  };
+
+  async function claim(): Promise<boolean> {
+    await db.query('INSERT INTO outbox_relays (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]);
+    const sentAt = Date.now();
+    const res = await db.query<RelayPosition>(
+      `UPDATE outbox_relays SET owner = $2, lease_until = clock_timestamp() + $3 * interval '1 millisecond'
+       WHERE name = $1 AND (owner IS NULL OR owner = $2 OR lease_until < clock_timestamp())
+       RETURNING xid::text AS xid, seq::text AS seq`,
+      [name, owner, leaseMs],
+    );
+    const row = res.rows[0];
+    if (!row) {
+      leaseValidUntil = 0;
+      return false;
+    }
+    cursor = { xid: row.xid, seq: row.seq };
+    leaseValidUntil = sentAt + leaseMs;
+    return true;
+  }
+
+  const readBatch = (from: RelayPosition) => db.query<EventRow>(READ_BATCH, [from.xid, from.seq, batchSize]);
+
+  async function advance(from: RelayPosition, to: RelayPosition, count: number): Promise<boolean> {
+    const sentAt = Date.now();
+    const res = await db.query(
+      `UPDATE outbox_relays SET xid = $5::xid8, seq = $6::bigint, published = published + $7,
+         lease_until = clock_timestamp() + $8 * interval '1 millisecond', updated_at = clock_timestamp()
+       WHERE name = $1 AND owner = $2 AND xid = $3::xid8 AND seq = $4::bigint`,
+      [name, owner, from.xid, from.seq, to.xid, to.seq, count, leaseMs],
+    );
+    if (res.rowCount !== 1) return false;
+    leaseValidUntil = sentAt + leaseMs;
+    return true;
+  }
+
+  async function standBy(): Promise<void> {
+    // Another instance is active: keep our view of its cursor current for waitUntilIdle.
+    if (waiters.length > 0) {
+      const res = await db.query<RelayPosition>(
+        'SELECT xid::text AS xid, seq::text AS seq FROM outbox_relays WHERE name = $1',
+        [name],
+      );
+      if (res.rows[0]) cursor = res.rows[0];
+      settleWaiters();
+    }
+    await sleep(pollIntervalMs, true);
+  }
+
+  async function run(): Promise<void> {
+    let failures = 0;
+    // The next batch is read while the current one is being published: it starts after the
+    // current one, and is published only once the current one is acknowledged.
+    let prefetch: { from: RelayPosition; rows: Promise<{ rows: EventRow[] }> } | null = null;
+    while (running) {
+      try {
+        if (!prepared) {
+          await prepareEventStore(db);
+          prepared = true;
+        }
+        // Renew early (a third of the lease used) so a busy relay never drifts near expiry.
+        if (Date.now() > leaseValidUntil - (leaseMs * 2) / 3) {
+          prefetch = null;
+          if (!(await claim())) {
+            await standBy();
+            continue;
+          }
+        }
+        const from = cursor ?? ZERO;
+        woken = false;
+        const rows =
+          prefetch && prefetch.from === from ? (await prefetch.rows).rows : (await readBatch(from)).rows;
+        prefetch = null;
+        const last = rows[rows.length - 1];
+        if (!last) {
+          settleWaiters();
+          await sleep(pollIntervalMs, true);
+          continue;
+        }
+        const to: RelayPosition = { xid: last.xid, seq: last.seq };
+        const events = rows.map(toStoredEvent);
+        const messages = events.map(toMessage);
+        if (rows.length === batchSize) {
+          const next = readBatch(to);
+          next.catch(() => {}); // awaited (and its error handled) on the next turn, or dropped
+          prefetch = { from: to, rows: next };
+        }
+        await publisher.publish(topic, messages);
+        if (!(await advance(from, to, rows.length))) {
+          prefetch = null;
+          leaseValidUntil = 0;
+          throw new RelayLeaseLostError(name);
+        }
+        cursor = to; // the prefetch (if any) was read from this very position object
+        failures = 0;
+        options.onPublished?.(events);
+        settleWaiters();
+      } catch (err) {
+        prefetch = null;
+        failures++;
+        try {
+          onError(err, failures);
+        } catch {
+          // A failing error handler must not stop the relay.
+        }
+        await sleep(backoffMs(failures), false);
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      unsubscribe = onAppended(db, wake);
+      loop = run();
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      unsubscribe?.();
+      interrupt();
+      await loop;
+      for (const w of waiters.splice(0)) w.reject(new Error(`outbox relay "${name}" stopped`));
+      if (leaseValidUntil > 0) {
+        leaseValidUntil = 0;
+        await db
+          .query('UPDATE outbox_relays SET owner = NULL, lease_until = NULL WHERE name = $1 AND owner = $2', [
+            name,
+            owner,
+          ])
+          .catch(() => {
+            // The lease runs out by itself; another instance takes over then.
+          });
+      }
+    },
+    publishedUpTo: () => (cursor ? { ...cursor } : null),
+    isActive: () => running && leaseValidUntil > Date.now(),
+    async waitUntilIdle() {
+      if (!running) throw new Error(`outbox relay "${name}" is not running`);
+      await prepareEventStore(db);
+      const res = await db.query<RelayPosition>(
+        'SELECT xid::text AS xid, seq::text AS seq FROM events ORDER BY xid DESC, seq DESC LIMIT 1',
+      );
+      const target = res.rows[0];
+      if (!target) return;
+      await new Promise<void>((resolve, reject) => {
+        waiters.push({ target, resolve, reject });
+        settleWaiters();
+        wake();
+      });
+    },
+  };
+}
