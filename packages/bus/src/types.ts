@@ -58,6 +58,26 @@ export interface ConsumerOptions<T> {
    * resolves; when it throws, the batch is redelivered (after a backoff). Must be idempotent.
    */
   handleBatch: (batch: DecodedMessage<T>[]) => Promise<void>;
+  /** Most messages handed to one `handleBatch` call (default 500); a larger fetched batch is split. */
+  maxBatchSize?: number;
+  /** Backoff between redeliveries of a failed batch: doubles from `initialMs` (250) up to `maxMs` (30 000). */
+  retryBackoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * Told about every failed attempt (decode bug, handler error, dead-letter publish failure) before
+   * the backoff. Default: one line on stderr naming the group, topic, partition and offsets, never the payload.
+   */
+  onError?: (error: unknown, context: BatchErrorContext) => void;
+}
+
+export interface BatchErrorContext {
+  groupId: string;
+  topic: string;
+  partition: number;
+  firstOffset: string;
+  lastOffset: string;
+  /** 1 for the first failure of this batch. */
+  attempt: number;
+  retryInMs: number;
 }
 
 export interface Consumer {

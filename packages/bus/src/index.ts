@@ -1,0 +1,31 @@
+import { type InProcessBusOptions, inProcessBus } from './in-process.ts';
+import { type KafkaBusOptions, kafkaBus } from './kafka.ts';
+import type { Bus } from './types.ts';
+
+export * from './in-process.ts';
+export * from './kafka.ts';
+export { DEAD_LETTER_HEADERS, deadLetterHeaders } from './messages.ts';
+export { backoffMs } from './process-batch.ts';
+export * from './types.ts';
+
+/** `KAFKA_BROKERS` (comma-separated) as a list, or undefined when unset or blank. */
+export function brokersFromEnv(env: Record<string, string | undefined>): string[] | undefined {
+  const brokers = (env.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  return brokers.length > 0 ? brokers : undefined;
+}
+
+/** Kafka when `KAFKA_BROKERS` is set, else the in-process bus (persisted under `dataDir` when given). */
+export function busFromEnv(
+  env: Record<string, string | undefined>,
+  opts: Omit<KafkaBusOptions, 'brokers'> & InProcessBusOptions,
+): Bus {
+  const brokers = brokersFromEnv(env);
+  if (brokers) {
+    const { dataDir: _dataDir, now: _now, ...kafka } = opts;
+    return kafkaBus({ ...kafka, brokers });
+  }
+  return inProcessBus({ dataDir: opts.dataDir, now: opts.now });
+}
