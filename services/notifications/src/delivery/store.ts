@@ -1,0 +1,186 @@
+import type { Database, Queryable } from '@sitemail/db';
+import type { EmailMessage } from '../policy/emails.ts';
+
+export const deliveryStatuses = ['queued', 'sending', 'sent', 'deferred', 'failed', 'suppressed'] as const;
+export type DeliveryStatus = (typeof deliveryStatuses)[number];
+
+/** A delivery this worker holds the claim on, with what it needs to send. */
+export interface ClaimedDelivery {
+  id: string;
+  to: string;
+  message: EmailMessage;
+  messageId: string;
+  /** The number of this attempt (1 for the first). Completion must name it: a stale claim then writes nothing. */
+  attempt: number;
+  eventId: string;
+  userId: string | null;
+}
+
+interface ClaimRow {
+  id: string;
+  recipient_address: string;
+  message: EmailMessage;
+  message_id: string;
+  attempt_count: number;
+  event_id: string;
+  user_id: string | null;
+}
+
+/**
+ * Claims up to `limit` due deliveries for `worker`. `FOR UPDATE SKIP LOCKED` makes instances
+ * running this at the same moment take disjoint rows; the claim (status sending, claimed_until)
+ * keeps them from taking the rows later, until it expires.
+ */
+export async function claimDueDeliveries(
+  db: Queryable,
+  o: { worker: string; limit: number; now: Date; claimMs: number },
+): Promise<ClaimedDelivery[]> {
+  const { rows } = await db.query<ClaimRow>(
+    `UPDATE deliveries d SET status = 'sending', claimed_by = $1, claimed_until = $3, attempt_count = d.attempt_count + 1,
+       updated_at = $2
+     FROM (SELECT id FROM deliveries WHERE status IN ('queued', 'deferred') AND next_attempt_at <= $2
+           ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
+     WHERE d.id = due.id
+     RETURNING d.id, d.recipient_address, d.message, d.message_id, d.attempt_count, d.event_id, d.user_id`,
+    [o.worker, o.now.toISOString(), new Date(o.now.getTime() + o.claimMs).toISOString(), o.limit],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    to: r.recipient_address,
+    message: r.message,
+    messageId: r.message_id,
+    attempt: r.attempt_count,
+    eventId: r.event_id,
+    userId: r.user_id,
+  }));
+}
+
+/**
+ * Puts deliveries whose claim expired (the worker holding them crashed or hung mid-send) back in
+ * the queue, recording the lost attempt. A delivery that used up its attempts this way fails.
+ * Returns how many were reclaimed.
+ */
+export async function reclaimExpiredClaims(
+  db: Queryable,
+  o: { now: Date; maxAttempts: number },
+): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    `WITH expired AS (
+       SELECT id, claimed_by, attempt_count, updated_at FROM deliveries
+       WHERE status = 'sending' AND claimed_until < $1 FOR UPDATE SKIP LOCKED
+     ), moved AS (
+       UPDATE deliveries d SET
+         status = CASE WHEN d.attempt_count >= $2 THEN 'failed' ELSE 'deferred' END,
+         next_attempt_at = CASE WHEN d.attempt_count >= $2 THEN NULL ELSE $1::timestamptz END,
+         claimed_by = NULL, claimed_until = NULL, updated_at = $1,
+         last_error = 'the worker sending it stopped before finishing (claim expired)', last_error_step = 'worker'
+       FROM expired WHERE d.id = expired.id
+       RETURNING d.id
+     ), attempts AS (
+       INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, finished_at, outcome, error_step, error)
+       SELECT e.id, e.attempt_count, coalesce(e.claimed_by, 'unknown'), e.updated_at, $1, 'abandoned', 'worker',
+         'the worker sending it stopped before finishing (claim expired)'
+       FROM expired e JOIN moved m ON m.id = e.id
+       ON CONFLICT DO NOTHING
+     )
+     SELECT count(*) AS n FROM moved`,
+    [o.now.toISOString(), o.maxAttempts],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+export interface SentOutcome {
+  startedAt: Date;
+  finishedAt: Date;
+  response: string;
+}
+
+/** Marks the claimed delivery sent and records the attempt, in one statement. False when the claim was lost. */
+export async function recordSent(
+  db: Queryable,
+  worker: string,
+  c: ClaimedDelivery,
+  o: SentOutcome,
+): Promise<boolean> {
+  const { rows } = await db.query(
+    `WITH d AS (
+       UPDATE deliveries SET status = 'sent', sent_at = $4, smtp_response = $5, claimed_by = NULL, claimed_until = NULL,
+         next_attempt_at = NULL, last_error = NULL, last_error_step = NULL, updated_at = $4
+       WHERE id = $1 AND claimed_by = $2 AND attempt_count = $3 AND status = 'sending'
+       RETURNING id
+     )
+     INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, finished_at, outcome, smtp_response, response_code)
+     SELECT id, $3, $2, $6, $4, 'sent', $5, $7 FROM d
+     RETURNING delivery_id`,
+    [
+      c.id,
+      worker,
+      c.attempt,
+      o.finishedAt.toISOString(),
+      o.response,
+      o.startedAt.toISOString(),
+      responseCodeOf(o.response) ?? null,
+    ],
+  );
+  return rows.length === 1;
+}
+
+export interface FailedOutcome {
+  startedAt: Date;
+  finishedAt: Date;
+  /** 'deferred' retries at `nextAttemptAt`; 'failed' is final. */
+  status: 'deferred' | 'failed';
+  nextAttemptAt?: Date;
+  error: string;
+  step: string;
+  responseCode?: number;
+}
+
+/** Records a failed attempt and moves the delivery to deferred or failed, in one statement. */
+export async function recordFailure(
+  db: Queryable,
+  worker: string,
+  c: ClaimedDelivery,
+  o: FailedOutcome,
+): Promise<boolean> {
+  const { rows } = await db.query(
+    `WITH d AS (
+       UPDATE deliveries SET status = $4, next_attempt_at = $5, last_error = $6, last_error_step = $7,
+         claimed_by = NULL, claimed_until = NULL, updated_at = $8
+       WHERE id = $1 AND claimed_by = $2 AND attempt_count = $3 AND status = 'sending'
+       RETURNING id
+     )
+     INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, finished_at, outcome, response_code,
+       error_step, error)
+     SELECT id, $3, $2, $9, $8, $4, $10, $7, $6 FROM d
+     RETURNING delivery_id`,
+    [
+      c.id,
+      worker,
+      c.attempt,
+      o.status,
+      o.status === 'deferred' ? (o.nextAttemptAt ?? o.finishedAt).toISOString() : null,
+      o.error,
+      o.step,
+      o.finishedAt.toISOString(),
+      o.startedAt.toISOString(),
+      o.responseCode ?? null,
+    ],
+  );
+  return rows.length === 1;
+}
+
+const responseCodeOf = (response: string): number | undefined => {
+  const m = /^(\d{3})/.exec(response);
+  return m ? Number(m[1]) : undefined;
+};
+
+/** Counts by status, for tests and the bench. */
+export async function countByStatus(db: Database): Promise<Record<DeliveryStatus, number>> {
+  const { rows } = await db.query<{ status: DeliveryStatus; n: string }>(
+    'SELECT status, count(*) AS n FROM deliveries GROUP BY status',
+  );
+  const out = Object.fromEntries(deliveryStatuses.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
+  for (const r of rows) out[r.status] = Number(r.n);
+  return out;
+}

@@ -1,0 +1,314 @@
+import { randomUUID } from 'node:crypto';
+import type { LinkTokenKey } from '@sitemail/contracts';
+import type { Database } from '@sitemail/db';
+import type { SiteConfig } from '@sitemail/site-config';
+import { type Mailer, SmtpSendError } from '../smtp/types.ts';
+import { RenderError, renderEmail } from '../templates/render.ts';
+import { type BackoffOptions, defaultBackoff, retryDelayMs } from './backoff.ts';
+import {
+  type ClaimedDelivery,
+  claimDueDeliveries,
+  reclaimExpiredClaims,
+  recordFailure,
+  recordSent,
+} from './store.ts';
+
+export interface WorkerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface DeliveryWorkerOptions {
+  db: Database;
+  mailer: Mailer;
+  siteConfig: () => SiteConfig;
+  linkTokenKeys: LinkTokenKey | LinkTokenKey[];
+  /** Names this instance in claims and attempts. Default: a random id. */
+  workerId?: string;
+  /** Emails in flight at once; match the mailer's pool size. Default 5. */
+  concurrency?: number;
+  /** How often to look for due deliveries when nothing woke the worker. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** How long a claim holds; a claim older than this is taken to be a crashed worker's. Default 120 s. */
+  claimTimeoutMs?: number;
+  /** A send taking longer than this counts as a connection failure (and is retried). Default 60 s. */
+  sendTimeoutMs?: number;
+  /** Attempts before a delivery fails for good. Default 8. */
+  maxAttempts?: number;
+  backoff?: Partial<BackoffOptions>;
+  logger?: WorkerLogger;
+  /** Injectable for tests. */
+  clock?: () => Date;
+  random?: () => number;
+}
+
+const silent: WorkerLogger = { info() {}, warn() {}, error() {} };
+
+/**
+ * Sends queued deliveries. Claims due rows in batches (FOR UPDATE SKIP LOCKED, so several
+ * instances share one queue without sending a delivery twice), keeps up to `concurrency` sends in
+ * flight, and records each outcome with the claim's attempt number, so a worker whose claim
+ * expired and was taken over writes nothing.
+ */
+export class DeliveryWorker {
+  readonly workerId: string;
+  private readonly concurrency: number;
+  private readonly pollIntervalMs: number;
+  private readonly claimTimeoutMs: number;
+  private readonly sendTimeoutMs: number;
+  private readonly maxAttempts: number;
+  private readonly backoff: BackoffOptions;
+  private readonly logger: WorkerLogger;
+  private readonly clock: () => Date;
+  private readonly random: () => number;
+
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private buffered: ClaimedDelivery[] = [];
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private lastReclaim = 0;
+
+  constructor(private readonly o: DeliveryWorkerOptions) {
+    this.workerId = o.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
+    this.concurrency = Math.max(1, o.concurrency ?? 5);
+    this.pollIntervalMs = o.pollIntervalMs ?? 1000;
+    this.claimTimeoutMs = o.claimTimeoutMs ?? 120_000;
+    this.sendTimeoutMs = o.sendTimeoutMs ?? 60_000;
+    this.maxAttempts = o.maxAttempts ?? 8;
+    this.backoff = { ...defaultBackoff, ...o.backoff };
+    this.logger = o.logger ?? silent;
+    this.clock = o.clock ?? (() => new Date());
+    this.random = o.random ?? Math.random;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Tells the worker new deliveries may be due (the consumer calls it after queueing). */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** Stops claiming, waits for the sends in flight, and hands back claims it had not started. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    await this.loop;
+    await Promise.allSettled([...this.inFlight]);
+    const unstarted = this.buffered;
+    this.buffered = [];
+    if (unstarted.length > 0) {
+      await this.o.db
+        .query(
+          `UPDATE deliveries SET status = CASE WHEN attempt_count > 1 THEN 'deferred' ELSE 'queued' END,
+             attempt_count = attempt_count - 1, claimed_by = NULL, claimed_until = NULL
+           WHERE id = ANY($1::uuid[]) AND claimed_by = $2 AND status = 'sending'`,
+          [unstarted.map((c) => c.id), this.workerId],
+        )
+        .catch((err: Error) =>
+          this.logger.warn({ err: err.message }, 'delivery worker: could not hand back claims'),
+        );
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.reclaimIfDue();
+        await this.refill();
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'delivery worker: claiming failed; retrying');
+        await this.sleep(this.pollIntervalMs);
+        continue;
+      }
+      while (this.buffered.length > 0 && this.inFlight.size < this.concurrency)
+        this.startSend(this.buffered.shift()!);
+      // With a full pipeline, wait for a slot; with an empty queue, wait for news or the poll.
+      if (this.buffered.length > 0 || this.inFlight.size >= this.concurrency)
+        await this.sleep(this.pollIntervalMs);
+      else if (this.lastClaimWasFull) continue;
+      else await this.sleep(this.pollIntervalMs);
+    }
+  }
+
+  private lastClaimWasFull = false;
+
+  /**
+   * Keeps up to `concurrency` claims ready beside those in flight, so a slot that frees is filled
+   * at once and claims go to the database in batches rather than one per email.
+   */
+  private async refill(): Promise<void> {
+    const held = this.buffered.length + this.inFlight.size;
+    const want = 2 * this.concurrency - held;
+    if (want < Math.max(1, Math.floor(this.concurrency / 2)) && held > 0) {
+      this.lastClaimWasFull = false;
+      return;
+    }
+    const claimed = await claimDueDeliveries(this.o.db, {
+      worker: this.workerId,
+      limit: want,
+      now: this.clock(),
+      claimMs: this.claimTimeoutMs,
+    });
+    this.buffered.push(...claimed);
+    this.lastClaimWasFull = claimed.length === want;
+  }
+
+  private async reclaimIfDue(): Promise<void> {
+    const now = this.clock();
+    // Expired claims are rare; looking for them every few polls is enough.
+    if (now.getTime() - this.lastReclaim < Math.min(this.claimTimeoutMs / 4, 5 * this.pollIntervalMs)) return;
+    this.lastReclaim = now.getTime();
+    const n = await reclaimExpiredClaims(this.o.db, { now, maxAttempts: this.maxAttempts });
+    if (n > 0)
+      this.logger.warn(
+        { reclaimed: n },
+        'delivery worker: reclaimed deliveries whose worker stopped mid-send',
+      );
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.woken || !this.running) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = undefined;
+        this.woken = false;
+        done();
+      };
+    });
+  }
+
+  private startSend(c: ClaimedDelivery): void {
+    const p = this.send(c)
+      .catch((err: Error) =>
+        this.logger.error({ delivery: c.id, err: err.message }, 'delivery worker: send failed'),
+      )
+      .finally(() => {
+        this.inFlight.delete(p);
+        this.wake();
+      });
+    this.inFlight.add(p);
+  }
+
+  private async send(c: ClaimedDelivery): Promise<void> {
+    const startedAt = this.clock();
+    let rendered: ReturnType<typeof renderEmail>;
+    try {
+      rendered = renderEmail(c.message, { site: this.o.siteConfig(), linkTokenKeys: this.o.linkTokenKeys });
+    } catch (err) {
+      if (!(err instanceof RenderError)) throw err;
+      await this.persist(() =>
+        recordFailure(this.o.db, this.workerId, c, {
+          startedAt,
+          finishedAt: this.clock(),
+          status: 'failed',
+          error: err.message,
+          step: 'render',
+        }),
+      );
+      return;
+    }
+    try {
+      const sent = await this.withTimeout(
+        this.o.mailer.send({
+          to: c.to,
+          subject: rendered.subject,
+          text: rendered.text,
+          html: rendered.html,
+          messageId: c.messageId,
+          headers: { 'X-Sitemail-Delivery': c.id },
+        }),
+      );
+      await this.persist(() =>
+        recordSent(this.o.db, this.workerId, c, {
+          startedAt,
+          finishedAt: this.clock(),
+          response: sent.response,
+        }),
+      );
+    } catch (err) {
+      const failure = classify(err);
+      const final = failure.permanent || c.attempt >= this.maxAttempts;
+      const finishedAt = this.clock();
+      await this.persist(() =>
+        recordFailure(this.o.db, this.workerId, c, {
+          startedAt,
+          finishedAt,
+          status: final ? 'failed' : 'deferred',
+          nextAttemptAt: new Date(
+            finishedAt.getTime() + retryDelayMs(c.attempt, this.backoff, this.random()),
+          ),
+          error: failure.message,
+          step: failure.step,
+          ...(failure.responseCode !== undefined ? { responseCode: failure.responseCode } : {}),
+        }),
+      );
+      this.logger.warn(
+        { delivery: c.id, attempt: c.attempt, step: failure.step, final, err: failure.message },
+        final ? 'delivery failed' : 'delivery deferred',
+      );
+    }
+  }
+
+  private withTimeout<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new SmtpSendError(`mail: no answer within ${this.sendTimeoutMs} ms`, 'connect', false)),
+        this.sendTimeoutMs,
+      );
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Writes an outcome, retrying while the database is briefly away: giving up would leave the claim
+   * to expire and the email to be sent again.
+   */
+  private async persist(write: () => Promise<boolean>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!(await write()))
+          this.logger.warn({}, 'delivery worker: claim was lost before the outcome was recorded');
+        return;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+}
+
+function classify(err: unknown): {
+  message: string;
+  step: string;
+  permanent: boolean;
+  responseCode?: number;
+} {
+  if (err instanceof SmtpSendError) {
+    return {
+      message: err.message,
+      step: err.step,
+      permanent: err.permanent,
+      ...(err.responseCode !== undefined ? { responseCode: err.responseCode } : {}),
+    };
+  }
+  // Anything else is unexpected; treat it as transient rather than lose the email.
+  return { message: `mail: ${(err as Error)?.message ?? String(err)}`, step: 'connect', permanent: false };
+}

@@ -1,0 +1,81 @@
+import type { Migration } from '@sitemail/db';
+
+/** The service's own tables. Applied on start under an advisory lock (see `migrate`). */
+export const migrations: Migration[] = [
+  {
+    id: '001-recipients-deliveries',
+    sql: `
+CREATE TABLE recipients (
+  user_id uuid PRIMARY KEY,
+  position integer NOT NULL,
+  state jsonb NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE recipient_api_keys (
+  secret_sha256 text PRIMARY KEY,
+  key_id uuid NOT NULL,
+  user_id uuid NOT NULL REFERENCES recipients (user_id) ON DELETE CASCADE,
+  revoked boolean NOT NULL
+);
+CREATE INDEX recipient_api_keys_user ON recipient_api_keys (user_id);
+
+CREATE TABLE processed_events (
+  event_id uuid PRIMARY KEY,
+  event_type text NOT NULL,
+  user_id uuid NOT NULL,
+  position integer NOT NULL,
+  decisions jsonb NOT NULL,
+  processed_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE deliveries (
+  id uuid PRIMARY KEY,
+  seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+  event_id uuid NOT NULL REFERENCES processed_events (event_id),
+  event_type text NOT NULL,
+  decision_index integer NOT NULL,
+  email_kind text NOT NULL,
+  user_id uuid,
+  recipient_address text,
+  status text NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'suppressed')),
+  suppression_reason text,
+  message jsonb,
+  message_id text NOT NULL UNIQUE,
+  attempt_count integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz,
+  claimed_by text,
+  claimed_until timestamptz,
+  last_error text,
+  last_error_step text,
+  smtp_response text,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  sent_at timestamptz,
+  UNIQUE (event_id, decision_index),
+  CHECK ((status = 'suppressed') = (suppression_reason IS NOT NULL)),
+  CHECK (status = 'suppressed' OR (message IS NOT NULL AND recipient_address IS NOT NULL))
+);
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status IN ('queued', 'deferred');
+CREATE INDEX deliveries_claimed ON deliveries (claimed_until) WHERE status = 'sending';
+CREATE INDEX deliveries_user ON deliveries (user_id, seq);
+CREATE INDEX deliveries_address ON deliveries (lower(recipient_address), seq);
+CREATE INDEX deliveries_event ON deliveries (event_id);
+CREATE INDEX deliveries_status ON deliveries (status, seq);
+
+CREATE TABLE delivery_attempts (
+  delivery_id uuid NOT NULL REFERENCES deliveries (id),
+  attempt integer NOT NULL,
+  worker text NOT NULL,
+  started_at timestamptz NOT NULL,
+  finished_at timestamptz NOT NULL,
+  outcome text NOT NULL CHECK (outcome IN ('sent', 'deferred', 'failed', 'abandoned')),
+  smtp_response text,
+  response_code integer,
+  error_step text,
+  error text,
+  PRIMARY KEY (delivery_id, attempt)
+);
+`,
+  },
+];
