@@ -1,0 +1,211 @@
+import os from 'node:os';
+import { type SiteConfig, type SmtpConfig, senderName } from '@sitemail/site-config';
+import nodemailer from 'nodemailer';
+import { guardedAuthHandlers } from './auth.ts';
+import {
+  configError,
+  credentialSecrets,
+  type ErrorContext,
+  NO_FROM_ADDRESS,
+  NO_SMTP_CONFIGURED,
+  type TransportErrorLike,
+  toSmtpSendError,
+} from './errors.ts';
+import {
+  type ConnectionPlan,
+  connectionPlan,
+  DEFAULT_SMTP_TIMEOUTS,
+  type SmtpTimeouts,
+  smtpConfigKey,
+} from './policy.ts';
+import type { Mailer, OutgoingEmail, SentEmail } from './types.ts';
+
+/** The part of a pino/Fastify logger the mailer uses. */
+export interface MailerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface MailerOptions {
+  logger?: MailerLogger;
+  /** Connections kept open to the server (nodemailer `maxConnections`). Default 5. */
+  poolSize?: number;
+  timeouts?: Partial<SmtpTimeouts>;
+}
+
+type Transport = ReturnType<typeof nodemailer.createTransport>;
+
+interface Pool {
+  key: string;
+  transport: Transport;
+  plan: ConnectionPlan;
+  errorContext: ErrorContext;
+  inFlight: number;
+  retired: boolean;
+}
+
+/**
+ * Follows each SMTP connection's commands (nodemailer's transaction log, which already masks AUTH
+ * arguments) so that an error which nodemailer reports only as "Timeout" or "Connection closed"
+ * can be placed at the step the client was waiting on. nodemailer logs the error on the failing
+ * connection before it hands it to the send callback, which is where it gets annotated.
+ */
+function conversationTracker() {
+  const lastCommand = new Map<string, string>();
+  const record = (
+    entry: { tnx?: string; sid?: string; err?: TransportErrorLike } | undefined,
+    message: unknown,
+  ) => {
+    const sid = entry?.sid;
+    if (!sid) return;
+    if (entry.tnx === 'client' && typeof message === 'string') {
+      // a continuation of an AUTH exchange is not a command verb; keep it as AUTH
+      const verb = message.split(' ')[0]?.toUpperCase() ?? '';
+      lastCommand.set(sid, /^[A-Z]{4,8}$/.test(verb) ? verb : 'AUTH');
+    } else if (entry.tnx === 'smtp' && entry.err && typeof entry.err === 'object') {
+      entry.err.lastCommand ??= lastCommand.get(sid);
+    } else if (entry.tnx === 'network' && message === 'Connection closed') {
+      lastCommand.delete(sid);
+    }
+  };
+  const log = (entry: never, message: unknown) => record(entry, message);
+  return { trace: log, debug: log, info: log, warn: log, error: log, fatal: log };
+}
+
+const machine = () => ({ hostname: os.hostname(), interfaces: os.networkInterfaces() });
+
+/**
+ * Sends with the SMTP settings of the site config in force at each send, over pooled connections.
+ * A changed config (host, port, auth, credentials, domain, noVerifyTLS) builds a new pool; the old
+ * one is closed once its sends in flight are done, so a config change needs no restart.
+ */
+export function createMailer(config: () => SiteConfig, opts: MailerOptions = {}): Mailer {
+  const poolSize = opts.poolSize ?? 5;
+  const timeouts: SmtpTimeouts = { ...DEFAULT_SMTP_TIMEOUTS, ...opts.timeouts };
+  const warnedNoVerify = new Set<string>();
+  let current: Pool | undefined;
+  let lastSmtp: SmtpConfig | undefined;
+  const retired = new Set<Pool>();
+  let closed = false;
+
+  const retire = (pool: Pool) => {
+    pool.retired = true;
+    retired.add(pool);
+    closeIfDone(pool);
+  };
+  const closeIfDone = (pool: Pool) => {
+    if (pool.retired && pool.inFlight === 0) {
+      retired.delete(pool);
+      pool.transport.close();
+    }
+  };
+
+  const poolFor = (smtp: SmtpConfig): Pool => {
+    // the same config object as last time needs no hashing (the config source hands out the
+    // parsed object until the file changes)
+    if (current && smtp === lastSmtp) return current;
+    const key = smtpConfigKey(smtp);
+    lastSmtp = smtp;
+    if (current?.key === key) return current;
+    const plan = connectionPlan(smtp, machine(), timeouts);
+    if (smtp.noVerifyTLS && !warnedNoVerify.has(key)) {
+      warnedNoVerify.add(key);
+      opts.logger?.warn(
+        { host: smtp.host, port: smtp.port },
+        'email.smtp.noVerifyTLS is true: the SMTP server certificate is NOT verified; anyone on the network path can impersonate the mail server and read the credentials and emails',
+      );
+    }
+    const transport = nodemailer.createTransport({
+      pool: true,
+      maxConnections: poolSize,
+      // Retries belong to the delivery queue, which records each attempt. nodemailer requeues only
+      // a message of which not a byte was sent, over a reused connection the server had dropped
+      // (typically while idle): one such retry on a fresh connection is not a real attempt.
+      maxRequeues: 1,
+      host: plan.host,
+      port: plan.port,
+      secure: plan.secure,
+      requireTLS: plan.requireTLS,
+      name: plan.name,
+      tls: plan.tls,
+      connectionTimeout: plan.connectionTimeout,
+      greetingTimeout: plan.greetingTimeout,
+      socketTimeout: plan.socketTimeout,
+      dnsTimeout: plan.dnsTimeout,
+      ...(plan.authMethod
+        ? {
+            auth: { user: smtp.username ?? '', pass: smtp.password ?? '' },
+            authMethod: plan.authMethod,
+            // run the guarded handlers even when the server advertises no AUTH at all
+            forceAuth: true,
+            customAuth: { [plan.authMethod]: guardedAuthHandlers[plan.authMethod] },
+          }
+        : {}),
+      logger: conversationTracker(),
+      transactionLog: true,
+    });
+    const pool: Pool = {
+      key,
+      transport,
+      plan,
+      inFlight: 0,
+      retired: false,
+      errorContext: {
+        host: smtp.host,
+        port: smtp.port,
+        credentialsNeedTls: plan.requireTLS,
+        timeouts,
+        secrets: credentialSecrets(smtp.username, smtp.password),
+      },
+    };
+    if (current) {
+      opts.logger?.info({ host: smtp.host, port: smtp.port }, 'SMTP settings changed: new connection pool');
+      retire(current);
+    }
+    current = pool;
+    return pool;
+  };
+
+  return {
+    async send(email: OutgoingEmail): Promise<SentEmail> {
+      if (closed) throw configError('mailer is closed');
+      const site = config();
+      const smtp = site['email.smtp'];
+      if (!smtp) throw configError(NO_SMTP_CONFIGURED);
+      const address = site['email.address'];
+      if (!address) throw configError(NO_FROM_ADDRESS);
+      if (smtp.authentication !== 'none' && (!smtp.username || !smtp.password)) {
+        throw configError(
+          `email.smtp.username and email.smtp.password are required when email.smtp.authentication is "${smtp.authentication}"`,
+        );
+      }
+      const pool = poolFor(smtp);
+      pool.inFlight++;
+      try {
+        const info = await pool.transport.sendMail({
+          from: { name: senderName(site), address },
+          to: email.to,
+          subject: email.subject,
+          text: email.text,
+          html: email.html,
+          headers: email.headers,
+          messageId: email.messageId,
+        });
+        return { messageId: info.messageId, response: info.response };
+      } catch (err) {
+        throw toSmtpSendError(err, pool.errorContext);
+      } finally {
+        pool.inFlight--;
+        closeIfDone(pool);
+      }
+    },
+    async close() {
+      closed = true;
+      if (current) retire(current);
+      current = undefined;
+      // pools with sends in flight close when those finish (closeIfDone); nodemailer's close lets
+      // a delivery in progress finish first
+      for (const pool of [...retired]) if (pool.inFlight === 0) closeIfDone(pool);
+    },
+  };
+}
