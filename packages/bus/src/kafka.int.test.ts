@@ -8,15 +8,17 @@ busBehaviourSuite(process.env.KAFKA_BROKERS ? 'kafka (KAFKA_BROKERS)' : 'kafka (
     kafka = await testKafka();
   },
   teardown: () => kafka.stop(),
-  // Short group timeouts: a re-join otherwise waits out the default 60 s rebalance timeout.
+  // Short group timeouts: the mock cluster holds a re-join after a leave for session timeout - 1 s.
+  // A short fetch wait keeps stop() quick.
   openBus: () =>
     kafkaBus({
       brokers: kafka.brokers,
       clientId: 'bus-test',
       logLevel: 'error',
-      sessionTimeoutMs: 6000,
+      sessionTimeoutMs: 4000,
       rebalanceTimeoutMs: 3000,
       heartbeatIntervalMs: 500,
+      maxWaitTimeMs: 300,
     }),
   createTopic: (name, partitions) => kafka.createTopic(name, partitions),
 });

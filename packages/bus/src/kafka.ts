@@ -22,6 +22,11 @@ export interface KafkaBusOptions {
   /** How long a rebalance waits for members to rejoin (default 60 000 ms). */
   rebalanceTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  /**
+   * Longest a fetch waits for new messages (default 1000 ms). stop() waits for the fetch in
+   * flight, so this bounds how long a stop takes on an idle topic.
+   */
+  maxWaitTimeMs?: number;
   /** kafkajs request retries (default 8, doubling from 300 ms up to 30 s). */
   retries?: number;
 }
@@ -182,6 +187,7 @@ export function kafkaBus(opts: KafkaBusOptions): Bus {
             sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
             rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
             heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
+            maxWaitTimeInMs: opts.maxWaitTimeMs ?? 1_000,
           });
           kafkaConsumer = c;
           consumers.add(consumer);
