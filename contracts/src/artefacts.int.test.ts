@@ -142,3 +142,13 @@ describe('schema evolution guard', () => {
     );
   });
 });
+
+describe('docker-compose.yml', () => {
+  it('creates every topic of the contract and points the services at an existing site config', () => {
+    const compose = readFileSync(join(contractsDir, '..', 'docker-compose.yml'), 'utf8');
+    const created = /for topic in ([^;]+);/.exec(compose)?.[1]?.trim().split(/\s+/) ?? [];
+    assert.deepEqual(created.sort(), Object.values(topics).sort());
+    const siteConfig = /SITE_CONFIG: \/config\/(\S+)/.exec(compose)?.[1];
+    assert.ok(siteConfig && existsSync(join(contractsDir, '..', 'config', siteConfig)), String(siteConfig));
+  });
+});

@@ -180,3 +180,19 @@ describe("the repository's site config files", () => {
     return source.close();
   });
 });
+
+describe('the docker site config', () => {
+  it('config/site-config.docker.jsonc is valid and sends to mailpit without authentication', async () => {
+    const source = loadSiteConfig(join(import.meta.dirname, '../../../config/site-config.docker.jsonc'));
+    const c = source.current();
+    assert.equal(c.externalURL, 'http://localhost:3001');
+    assert.deepEqual(c['email.smtp'], {
+      host: 'mailpit',
+      port: 1025,
+      authentication: 'none',
+      noVerifyTLS: false,
+    });
+    assert.ok(c['email.address']);
+    await source.close();
+  });
+});
