@@ -144,8 +144,9 @@ export function loadSiteConfig(path: string, opts: LoadSiteConfigOptions = {}): 
   let watcher: FSWatcher | undefined;
   try {
     watcher = watch(dirname(file), { persistent }, (_event, name) => {
-      // Some platforms give no name; then any change in the directory may be ours.
-      if (name === null || name === basename(file)) schedule();
+      // Some platforms give no name; then any change in the directory may be ours. Kubernetes
+      // ConfigMap volumes swap a `..data` symlink instead of touching the file itself.
+      if (name === null || name === basename(file) || name.startsWith('..')) schedule();
     });
     watcher.on('error', (err) => {
       logger.warn({ path: file, err: err.message }, 'site config: watching stopped; relying on polling');
