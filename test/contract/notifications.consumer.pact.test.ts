@@ -398,14 +398,12 @@ const expectations: Expectation[] = [
     content: envelope('ApiKeyRevoked', USER, 3, { keyId: uuid(KEY_ID), revokedBy: uuid(USER) }),
     metadata: wireMetadata('ApiKeyRevoked', USER),
     handle(m) {
-      const known = new Known(USER)
-        .user('alice@example.com', true)
-        .add('ApiKeyCreated', {
-          keyId: KEY_ID,
-          name: 'deploy',
-          createdBy: USER,
-          secretSha256: SECRET_SHA256,
-        });
+      const known = new Known(USER).user('alice@example.com', true).add('ApiKeyCreated', {
+        keyId: KEY_ID,
+        name: 'deploy',
+        createdBy: USER,
+        secretSha256: SECRET_SHA256,
+      });
       const { recipient, decisions } = receive(m, known);
       assert.deepEqual(decisions, []);
       assert.deepEqual(recipient?.apiKeys, [{ keyId: KEY_ID, secretSha256: SECRET_SHA256, revoked: true }]);
