@@ -143,7 +143,8 @@ export function toSmtpSendError(raw: unknown, ctx: ErrorContext): SmtpSendError 
       : undefined;
   const permanent = err.guard ? err.guard.permanent : responseCode !== undefined && responseCode >= 500;
   const message = scrubSecrets(`mail: ${whatWasSaid(err, step, ctx)}`, ctx.secrets);
-  return new SmtpSendError(message, step, permanent, responseCode);
+  const smtpResponse = err.response ? scrubSecrets(oneLine(err.response), ctx.secrets) : undefined;
+  return new SmtpSendError(message, step, permanent, responseCode, smtpResponse);
 }
 
 /** A config problem found before any connection: permanent, message as the product words it. */

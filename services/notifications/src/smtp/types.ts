@@ -32,6 +32,8 @@ export class SmtpSendError extends Error {
     readonly step: SmtpStep,
     readonly permanent: boolean,
     readonly responseCode?: number,
+    /** The server's reply, one line, secrets removed, when the failure was a reply. */
+    readonly smtpResponse?: string,
   ) {
     super(message);
     this.name = 'SmtpSendError';
