@@ -44,9 +44,18 @@ async function main() {
     env.DATABASE_URL ? { url: env.DATABASE_URL, schema: 'accounts' } : { dataDir: join(dataDir, 'accounts') },
   );
   const notificationsDb = await openDatabase(
-    env.DATABASE_URL ? { url: env.DATABASE_URL, schema: 'notifications' } : { dataDir: join(dataDir, 'notifications') },
+    env.DATABASE_URL
+      ? { url: env.DATABASE_URL, schema: 'notifications' }
+      : { dataDir: join(dataDir, 'notifications') },
   );
-  const accounts = await startAccounts({ port: accountsPort, host, db: accountsDb, bus, siteConfig, linkTokenKey: key });
+  const accounts = await startAccounts({
+    port: accountsPort,
+    host,
+    db: accountsDb,
+    bus,
+    siteConfig,
+    linkTokenKey: key,
+  });
   const notifications = await startNotifications({
     port: notificationsPort,
     host,

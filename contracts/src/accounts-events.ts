@@ -19,7 +19,12 @@ const envelope = <K extends string, D extends TSchema>(type: K, data: D, descrip
   );
 
 export const UserOrigin = Type.Union(
-  [Type.Literal('builtin-signup'), Type.Literal('site-admin'), Type.Literal('external-provider'), Type.Literal('api')],
+  [
+    Type.Literal('builtin-signup'),
+    Type.Literal('site-admin'),
+    Type.Literal('external-provider'),
+    Type.Literal('api'),
+  ],
   { description: 'How the user came to exist; decides whether the first address starts verified' },
 );
 export type UserOrigin = Static<typeof UserOrigin>;
@@ -57,7 +62,11 @@ export const EmailVerified = envelope(
   'EmailVerified',
   Type.Object({
     email: EmailAddress,
-    method: Type.Union([Type.Literal('verification-link'), Type.Literal('set-password-link'), Type.Literal('site-admin')]),
+    method: Type.Union([
+      Type.Literal('verification-link'),
+      Type.Literal('set-password-link'),
+      Type.Literal('site-admin'),
+    ]),
   }),
   'The address is now verified.',
 );
@@ -134,7 +143,9 @@ export const UserInvited = envelope(
     email: EmailAddress,
     inviterUsername: Type.String({ minLength: 1 }),
     organization: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    inviteeUserId: Type.Optional(Type.String({ ...Uuid, description: 'Set when the address belongs to an existing user' })),
+    inviteeUserId: Type.Optional(
+      Type.String({ ...Uuid, description: 'Set when the address belongs to an existing user' }),
+    ),
     token: SealedToken,
     expiresAt: Timestamp,
   }),
@@ -165,7 +176,9 @@ export const AccountsEvent = Type.Union(Object.values(accountsEventSchemas), {
   $id: 'AccountsEvent',
   title: 'AccountsEvent',
 });
-export type AccountsEvent = { [K in AccountsEventType]: Static<(typeof accountsEventSchemas)[K]> }[AccountsEventType];
+export type AccountsEvent = {
+  [K in AccountsEventType]: Static<(typeof accountsEventSchemas)[K]>;
+}[AccountsEventType];
 export type AccountsEventOf<K extends AccountsEventType> = Extract<AccountsEvent, { type: K }>;
 /** What a decider produces: the event body, before the store gives it id, position and time. */
 export type AccountsEventData<K extends AccountsEventType = AccountsEventType> = K extends AccountsEventType

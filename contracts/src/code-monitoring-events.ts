@@ -9,17 +9,31 @@ export const CodeMonitorTriggered = Type.Object(
     id: Type.String({ ...Uuid, description: 'Unique event id; consumers deduplicate on it' }),
     type: Type.Literal('CodeMonitorTriggered'),
     userId: Type.String({ ...Uuid, description: 'The owner of the monitor, who receives the notification' }),
-    position: Type.Integer({ minimum: 1, description: "Position in the monitor owner's stream of notifications" }),
+    position: Type.Integer({
+      minimum: 1,
+      description: "Position in the monitor owner's stream of notifications",
+    }),
     time: Timestamp,
     schemaVersion: Type.Literal(CODE_MONITORING_SCHEMA_VERSION),
     data: Type.Object({
       monitorId: Uuid,
-      monitorName: Type.String({ minLength: 1, maxLength: 255, description: 'User-provided; escape when rendering' }),
+      monitorName: Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: 'User-provided; escape when rendering',
+      }),
       query: Type.String({ minLength: 1, maxLength: 4096 }),
       resultCount: Type.Integer({ minimum: 1 }),
-      resultsPath: Type.String({ pattern: '^/', description: 'Path of the results page, relative to externalURL' }),
+      resultsPath: Type.String({
+        pattern: '^/',
+        description: 'Path of the results page, relative to externalURL',
+      }),
     }),
   },
-  { $id: 'CodeMonitorTriggered', title: 'CodeMonitorTriggered', description: 'A code monitor found new results.' },
+  {
+    $id: 'CodeMonitorTriggered',
+    title: 'CodeMonitorTriggered',
+    description: 'A code monitor found new results.',
+  },
 );
 export type CodeMonitorTriggered = Static<typeof CodeMonitorTriggered>;

@@ -24,7 +24,10 @@ describe('contract examples', () => {
   it('rejects a broken example, naming the field', () => {
     const broken = { ...examples.UserCreated, data: { ...examples.UserCreated.data, email: 42 } };
     const problems = validateEvent(broken);
-    assert.ok(problems.some((p) => p.path === '/data/email'), JSON.stringify(problems));
+    assert.ok(
+      problems.some((p) => p.path === '/data/email'),
+      JSON.stringify(problems),
+    );
     assert.ok(validateEvent({ ...examples.ApiKeyCreated, position: 0 }).some((p) => p.path === '/position'));
   });
 
@@ -55,7 +58,9 @@ describe('sealed link tokens', () => {
     assert.equal(openToken(sealed, key, 'u1', 'EmailVerificationRequested'), 's3cret-token');
     assert.throws(() => openToken(sealed, key, 'u2', 'EmailVerificationRequested'));
     assert.throws(() => openToken(sealed, key, 'u1', 'PasswordResetRequested'));
-    assert.throws(() => openToken(sealed, parseLinkTokenKey(generateLinkTokenKey('test')), 'u1', 'EmailVerificationRequested'));
+    assert.throws(() =>
+      openToken(sealed, parseLinkTokenKey(generateLinkTokenKey('test')), 'u1', 'EmailVerificationRequested'),
+    );
   });
   it('rejects a malformed key without printing it', () => {
     assert.throws(() => parseLinkTokenKey('k:AAAA'), /32 bytes of key, not 3/);
@@ -70,6 +75,9 @@ describe('links', () => {
       buildLink('https://sg.example.com/', 'verifyEmail', { code: 'a b&c', email: 'x@y.example' }),
       'https://sg.example.com/-/verify-email?code=a+b%26c&email=x%40y.example',
     );
-    assert.equal(buildLink('https://h.example/base', 'passwordReset', { code: 'z' }), 'https://h.example/base/password-reset?code=z');
+    assert.equal(
+      buildLink('https://h.example/base', 'passwordReset', { code: 'z' }),
+      'https://h.example/base/password-reset?code=z',
+    );
   });
 });

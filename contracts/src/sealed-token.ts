@@ -12,10 +12,12 @@ export class LinkTokenKeyError extends Error {}
 /** Parses `LINK_TOKEN_KEY`: `<kid>:<base64 of 32 bytes>`. The message never contains the key. */
 export function parseLinkTokenKey(value: string): LinkTokenKey {
   const sep = value.indexOf(':');
-  if (sep <= 0) throw new LinkTokenKeyError('LINK_TOKEN_KEY must read "<key id>:<base64 of 32 random bytes>"');
+  if (sep <= 0)
+    throw new LinkTokenKeyError('LINK_TOKEN_KEY must read "<key id>:<base64 of 32 random bytes>"');
   const kid = value.slice(0, sep);
   const key = Buffer.from(value.slice(sep + 1), 'base64');
-  if (key.length !== 32) throw new LinkTokenKeyError(`LINK_TOKEN_KEY must hold 32 bytes of key, not ${key.length}`);
+  if (key.length !== 32)
+    throw new LinkTokenKeyError(`LINK_TOKEN_KEY must hold 32 bytes of key, not ${key.length}`);
   return { kid, key };
 }
 
@@ -41,11 +43,19 @@ export function sealToken(token: string, key: LinkTokenKey, userId: string, even
 }
 
 /** Opens a sealed token; throws when the key is unknown or the token was tampered with or moved. */
-export function openToken(sealed: SealedToken, keys: LinkTokenKey | LinkTokenKey[], userId: string, eventType: string): string {
+export function openToken(
+  sealed: SealedToken,
+  keys: LinkTokenKey | LinkTokenKey[],
+  userId: string,
+  eventType: string,
+): string {
   const key = (Array.isArray(keys) ? keys : [keys]).find((k) => k.kid === sealed.kid);
   if (!key) throw new LinkTokenKeyError(`no link token key with id "${sealed.kid}"`);
   const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(sealed.iv, 'base64url'));
   decipher.setAAD(aad(userId, eventType));
   decipher.setAuthTag(Buffer.from(sealed.tag, 'base64url'));
-  return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+  return Buffer.concat([
+    decipher.update(Buffer.from(sealed.ciphertext, 'base64url')),
+    decipher.final(),
+  ]).toString('utf8');
 }

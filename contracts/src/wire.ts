@@ -52,7 +52,8 @@ export type DecodeResult = { ok: true; event: FleetEvent } | { ok: false; proble
  * add optional fields within a schema version); unknown types and invalid bodies are problems.
  */
 export function decodeEvent(value: string | Buffer | null | undefined): DecodeResult {
-  if (value === null || value === undefined) return { ok: false, problems: [{ path: '', message: 'empty message' }] };
+  if (value === null || value === undefined)
+    return { ok: false, problems: [{ path: '', message: 'empty message' }] };
   let body: unknown;
   try {
     body = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
@@ -61,13 +62,18 @@ export function decodeEvent(value: string | Buffer | null | undefined): DecodeRe
   }
   const type = (body as { type?: unknown } | null)?.type;
   if (typeof type !== 'string' || !(type in validators)) {
-    return { ok: false, problems: [{ path: '/type', message: `unknown event type ${JSON.stringify(type)}` }] };
+    return {
+      ok: false,
+      problems: [{ path: '/type', message: `unknown event type ${JSON.stringify(type)}` }],
+    };
   }
   const validator = validators[type as EventType];
   if (validator.Check(body)) return { ok: true, event: body as FleetEvent };
   return {
     ok: false,
-    problems: [...validator.Errors(body)].slice(0, 10).map((e) => ({ path: e.instancePath, message: e.message })),
+    problems: [...validator.Errors(body)]
+      .slice(0, 10)
+      .map((e) => ({ path: e.instancePath, message: e.message })),
   };
 }
 
