@@ -1,0 +1,133 @@
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { type FastifyPluginAsyncTypebox, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { LinkTokenKey } from '@sitemail/contracts';
+import type { Database } from '@sitemail/db';
+import type { EventStore } from '@sitemail/event-store';
+import type { SiteConfigSource } from '@sitemail/site-config';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import Type from 'typebox';
+import { type Accounts, createAccounts } from './application/accounts.ts';
+import type { ScryptCost } from './application/passwords.ts';
+import { authPlugin } from './http/auth.ts';
+import { problemsPlugin } from './http/problems.ts';
+import { apiKeyRoutes } from './http/routes/api-keys.ts';
+import { emailRoutes } from './http/routes/emails.ts';
+import { invitationRoutes } from './http/routes/invitations.ts';
+import { linkRoutes } from './http/routes/links.ts';
+import { defaultRateLimits, type RateLimits } from './http/routes/options.ts';
+import { userRoutes } from './http/routes/users.ts';
+import { json } from './http/schemas.ts';
+
+export interface AccountsAppOptions {
+  db: Database;
+  eventStore: EventStore;
+  siteConfig: SiteConfigSource;
+  linkTokenKey: LinkTokenKey;
+  clock?: () => Date;
+  rateLimits?: Partial<RateLimits>;
+  /** scrypt cost of new password hashes (tests lower it); default OWASP's. */
+  passwordCost?: ScryptCost;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    accounts: Accounts;
+  }
+}
+
+/** The command and query side, decorated as `app.accounts`. It owns no connection: the caller's db stays the caller's. */
+const accountsCore = fp(
+  async (app: FastifyInstance, opts: AccountsAppOptions) => {
+    app.decorate(
+      'accounts',
+      createAccounts({
+        db: opts.db,
+        eventStore: opts.eventStore,
+        siteConfig: opts.siteConfig,
+        linkTokenKey: opts.linkTokenKey,
+        ...(opts.clock ? { clock: opts.clock } : {}),
+        ...(opts.passwordCost ? { passwordCost: opts.passwordCost } : {}),
+      }),
+    );
+  },
+  { name: 'accounts-core' },
+);
+
+/** OpenAPI document at /openapi.json and the interactive docs at /docs. */
+const apiDocs = fp(
+  async (app: FastifyInstance) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'sitemail accounts',
+          version: '1.0.0',
+          description:
+            'Users, their email addresses, API keys and invitations; event-sourced, events published to Kafka ' +
+            '(topic accounts.user-events.v1). Errors are RFC 9457 problem details (application/problem+json).',
+        },
+        components: {
+          securitySchemes: {
+            apiKey: {
+              type: 'apiKey',
+              in: 'header',
+              name: 'Authorization',
+              description: '`Authorization: token <API key>`',
+            },
+            password: { type: 'http', scheme: 'basic', description: 'Username or address, and password' },
+          },
+        },
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs' });
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  },
+  { name: 'accounts-api-docs' },
+);
+
+const routes: FastifyPluginAsyncTypebox<AccountsAppOptions> = async (app, opts) => {
+  const rateLimits = { ...defaultRateLimits, ...opts.rateLimits };
+  const routeOptions = { accounts: app.accounts, rateLimits };
+  await app.register(userRoutes, routeOptions);
+  await app.register(emailRoutes, routeOptions);
+  await app.register(apiKeyRoutes, routeOptions);
+  await app.register(invitationRoutes, routeOptions);
+  await app.register(linkRoutes, routeOptions);
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness: the process answers and its database too',
+        response: { 200: json(Type.Object({ status: Type.Literal('ok') }), 'Healthy') },
+      },
+    },
+    async () => {
+      await opts.db.query('SELECT 1');
+      return { status: 'ok' as const };
+    },
+  );
+};
+
+/**
+ * The accounts HTTP API as a Fastify plugin: register it on a server (it never listens itself).
+ * Validation is TypeBox's own compiler: bodies are checked as they are (unknown fields refused,
+ * nothing silently dropped), query strings and params are converted first.
+ */
+export const accountsApp = fp(
+  async (app: FastifyInstance, opts: AccountsAppOptions) => {
+    app.setValidatorCompiler(TypeBoxValidatorCompiler);
+    await app.register(problemsPlugin);
+    await app.register(accountsCore, opts);
+    await app.register(rateLimit, { global: false });
+    await app.register(authPlugin, { accounts: app.accounts });
+    await app.register(apiDocs);
+    await app.register(routes, opts);
+  },
+  { name: 'accounts-app' },
+);
+
+export default accountsApp;

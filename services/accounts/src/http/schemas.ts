@@ -1,0 +1,122 @@
+import Type, { type TSchema } from 'typebox';
+
+/** RFC 9457 problem details: every error answer of the API. */
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: 'A URI naming the kind of problem: /problems/<code>' }),
+    title: Type.String(),
+    status: Type.Integer({ minimum: 400, maximum: 599 }),
+    code: Type.String({ description: 'Stable machine-readable code (e.g. email-taken, sent-too-recently)' }),
+    detail: Type.String({ description: 'What went wrong, safe to show; never contains a secret' }),
+    field: Type.Optional(Type.String({ description: 'The input field the problem is about' })),
+    requestId: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: Problem } },
+});
+
+/** Error responses by status, to spread into a route's `response`. */
+export const problems = {
+  400: problemResponse('Invalid input; `field` names the offending field'),
+  401: problemResponse('Missing or invalid credentials'),
+  403: problemResponse('Authenticated, but not allowed'),
+  404: problemResponse('No such user, address, key or link'),
+  409: problemResponse('Duplicate, or a state or version conflict'),
+  429: problemResponse('Rate limited, or a verification email was sent too recently'),
+} as const;
+
+type Status = keyof typeof problems;
+export const problemsFor = <S extends Status>(...statuses: S[]) =>
+  Object.fromEntries(statuses.map((s) => [s, problems[s]])) as Pick<typeof problems, S>;
+
+export const json = <T extends TSchema>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+export const Uuid = Type.String({ format: 'uuid' });
+export const Email = Type.String({
+  format: 'email',
+  maxLength: 254,
+  description: 'An email address (compared lower-cased)',
+});
+/** The reference product's username rule: letters, digits, and single dashes or dots inside. */
+export const Username = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^[a-zA-Z0-9](?:[a-zA-Z0-9]|[-.](?=[a-zA-Z0-9]))*-?$',
+  description: 'Letters, digits, and single dashes or dots between them',
+});
+export const Password = Type.String({ minLength: 12, maxLength: 256, description: 'At least 12 characters' });
+export const DisplayName = Type.String({ minLength: 1, maxLength: 255 });
+export const Time = Type.String({ format: 'date-time' });
+export const UserIdParam = Type.String({
+  pattern: '^(me|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$',
+  description: 'A user id, or `me` for the caller',
+});
+
+export const EmailView = Type.Object({
+  email: Email,
+  verified: Type.Boolean(),
+  primary: Type.Boolean(),
+  verifiedAt: Type.Union([Time, Type.Null()]),
+  verificationRequestedAt: Type.Union([Time, Type.Null()]),
+});
+
+export const UserView = Type.Object({
+  id: Uuid,
+  username: Type.String(),
+  displayName: Type.Union([Type.String(), Type.Null()]),
+  siteAdmin: Type.Boolean(),
+  origin: Type.Union([
+    Type.Literal('builtin-signup'),
+    Type.Literal('site-admin'),
+    Type.Literal('external-provider'),
+    Type.Literal('api'),
+  ]),
+  authProvider: Type.Object({ type: Type.String(), externalId: Type.Union([Type.String(), Type.Null()]) }),
+  primaryEmail: Email,
+  emails: Type.Array(EmailView),
+  hasPassword: Type.Boolean(),
+  createdAt: Time,
+  version: Type.Integer({
+    minimum: 1,
+    description: 'Send as `If-Match: "<version>"` to refuse a stale write',
+  }),
+});
+
+export const ApiKeyView = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  createdAt: Time,
+  createdBy: Uuid,
+  revokedAt: Type.Union([Time, Type.Null()]),
+});
+
+export const InvitationView = Type.Object({
+  id: Uuid,
+  email: Email,
+  organization: Type.Union([Type.String(), Type.Null()]),
+  inviterId: Uuid,
+  inviterUsername: Type.String(),
+  inviteeUserId: Type.Union([Uuid, Type.Null()]),
+  createdAt: Time,
+  expiresAt: Time,
+  acceptedAt: Type.Union([Time, Type.Null()]),
+});
+
+export const Message = Type.Object({ message: Type.String() });
+
+/** `If-Match: "<version>"` on writes to a user: a different current version answers 409. */
+export const IfMatchHeaders = Type.Object({
+  'if-match': Type.Optional(
+    Type.String({ pattern: '^(W/)?"?[0-9]+"?$', description: 'The user version last read, e.g. "3"' }),
+  ),
+});
+
+export const parseIfMatch = (value: string | undefined): number | undefined =>
+  value === undefined ? undefined : Number(value.replace(/^W\//, '').replaceAll('"', ''));

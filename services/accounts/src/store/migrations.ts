@@ -1,0 +1,82 @@
+import type { Migration } from '@sitemail/db';
+
+/**
+ * accounts' read models and side tables. They are projections of the user streams, written in
+ * the same transaction as the events (see `projection.ts`), except `passwords`, which holds what
+ * must never be in an event (scrypt hashes) and is written by the command in that same transaction.
+ *
+ * Addresses are stored lower-cased and belong to at most one user, verified or not.
+ * `site_bootstrap` holds one row, claimed by the first user: two sign-ups racing on an empty site
+ * cannot both become site admin (the second insert fails and that sign-up is decided again).
+ */
+export const accountsMigrations: Migration[] = [
+  {
+    id: '001-read-models',
+    sql: `
+CREATE TABLE users (
+  id uuid PRIMARY KEY,
+  username text NOT NULL,
+  display_name text,
+  origin text NOT NULL,
+  auth_provider text NOT NULL,
+  external_id text,
+  site_admin boolean NOT NULL,
+  primary_email text NOT NULL,
+  created_at timestamptz NOT NULL,
+  version integer NOT NULL
+);
+CREATE UNIQUE INDEX users_username_key ON users (lower(username));
+CREATE UNIQUE INDEX users_external_account_key ON users (auth_provider, external_id) WHERE external_id IS NOT NULL;
+CREATE TABLE user_emails (
+  email text PRIMARY KEY,
+  user_id uuid NOT NULL REFERENCES users (id),
+  added_at timestamptz NOT NULL,
+  verified_at timestamptz,
+  verification_requested_at timestamptz
+);
+CREATE INDEX user_emails_user_id ON user_emails (user_id);
+CREATE TABLE api_keys (
+  id uuid PRIMARY KEY,
+  user_id uuid NOT NULL REFERENCES users (id),
+  name text NOT NULL,
+  secret_sha256 text NOT NULL UNIQUE,
+  created_by uuid NOT NULL,
+  created_at timestamptz NOT NULL,
+  revoked_at timestamptz,
+  revoked_by uuid
+);
+CREATE INDEX api_keys_user_id ON api_keys (user_id);
+CREATE TABLE passwords (
+  user_id uuid PRIMARY KEY REFERENCES users (id),
+  hash text NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE TABLE link_tokens (
+  token_sha256 text PRIMARY KEY,
+  kind text NOT NULL,
+  user_id uuid NOT NULL,
+  email text NOT NULL,
+  invitation_id uuid,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  used_at timestamptz
+);
+CREATE TABLE invitations (
+  id uuid PRIMARY KEY,
+  inviter_id uuid NOT NULL REFERENCES users (id),
+  email text NOT NULL,
+  organization text,
+  invitee_user_id uuid,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  accepted_at timestamptz,
+  accepted_by uuid
+);
+CREATE INDEX invitations_email ON invitations (email);
+CREATE TABLE site_bootstrap (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  first_user_id uuid NOT NULL
+);
+`,
+  },
+];

@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { type AccountsEventData, type LinkTokenKey, openToken, type SealedToken } from '@sitemail/contracts';
+import type { Queryable } from '@sitemail/db';
+import type { StoredEvent } from '@sitemail/event-store';
+
+export const tokenSha256 = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
+
+/**
+ * Keeps the read models in step with the user streams. Runs inside the append's transaction, so
+ * the read models change if and only if the events commit; a unique index refusing a row (an
+ * address or username another user took meanwhile) rolls the events back too.
+ *
+ * Link tokens travel sealed in the events; the projection opens each one only to store its
+ * SHA-256, which is all accounts keeps (a database dump yields no usable link).
+ */
+export function createProjection(linkTokenKey: LinkTokenKey) {
+  const storeToken = async (
+    tx: Queryable,
+    event: StoredEvent,
+    data: { email: string; token: SealedToken; expiresAt: string; invitationId?: string },
+  ) => {
+    const raw = openToken(data.token, linkTokenKey, event.streamId, event.type);
+    await tx.query(
+      `INSERT INTO link_tokens (token_sha256, kind, user_id, email, invitation_id, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        tokenSha256(raw),
+        event.type,
+        event.streamId,
+        data.email,
+        data.invitationId ?? null,
+        event.time,
+        data.expiresAt,
+      ],
+    );
+  };
+
+  async function projectOne(tx: Queryable, stored: StoredEvent): Promise<void> {
+    const event = { type: stored.type, data: stored.data } as AccountsEventData;
+    const userId = stored.streamId;
+    const at = stored.time;
+    switch (event.type) {
+      case 'UserCreated': {
+        const d = event.data;
+        await tx.query(
+          `INSERT INTO users (id, username, display_name, origin, auth_provider, external_id, site_admin, primary_email, created_at, version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+          [
+            userId,
+            d.username,
+            d.displayName ?? null,
+            d.origin,
+            d.authProvider.type,
+            d.authProvider.externalId ?? null,
+            d.siteAdmin,
+            d.email,
+            at,
+            stored.position,
+          ],
+        );
+        await tx.query(
+          'INSERT INTO user_emails (email, user_id, added_at, verified_at) VALUES ($1, $2, $3, $4)',
+          [d.email, userId, at, d.emailVerified ? at : null],
+        );
+        return;
+      }
+      case 'EmailAdded':
+        await tx.query('INSERT INTO user_emails (email, user_id, added_at) VALUES ($1, $2, $3)', [
+          event.data.email,
+          userId,
+          at,
+        ]);
+        return;
+      case 'EmailVerificationRequested':
+        await tx.query(
+          'UPDATE user_emails SET verification_requested_at = $3 WHERE email = $1 AND user_id = $2',
+          [event.data.email, userId, at],
+        );
+        await storeToken(tx, stored, event.data);
+        return;
+      case 'EmailVerified':
+        await tx.query('UPDATE user_emails SET verified_at = $3 WHERE email = $1 AND user_id = $2', [
+          event.data.email,
+          userId,
+          at,
+        ]);
+        return;
+      case 'EmailUnverified':
+        await tx.query('UPDATE user_emails SET verified_at = NULL WHERE email = $1 AND user_id = $2', [
+          event.data.email,
+          userId,
+        ]);
+        return;
+      case 'EmailRemoved':
+        await tx.query('DELETE FROM user_emails WHERE email = $1 AND user_id = $2', [
+          event.data.email,
+          userId,
+        ]);
+        // Links already sent to the address must not verify it (or set a password) any more.
+        await tx.query(
+          'UPDATE link_tokens SET used_at = $3 WHERE email = $1 AND user_id = $2 AND used_at IS NULL',
+          [event.data.email, userId, at],
+        );
+        return;
+      case 'PrimaryEmailChanged':
+        await tx.query('UPDATE users SET primary_email = $2 WHERE id = $1', [userId, event.data.email]);
+        return;
+      case 'PasswordSetLinkRequested':
+      case 'PasswordResetRequested':
+        await storeToken(tx, stored, event.data);
+        return;
+      case 'PasswordChanged':
+        // The hash itself is written by the command (it is never in an event).
+        return;
+      case 'ApiKeyCreated': {
+        const d = event.data;
+        await tx.query(
+          `INSERT INTO api_keys (id, user_id, name, secret_sha256, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+          [d.keyId, userId, d.name, d.secretSha256, d.createdBy, at],
+        );
+        return;
+      }
+      case 'ApiKeyRevoked':
+        await tx.query(
+          'UPDATE api_keys SET revoked_at = $3, revoked_by = $4 WHERE id = $1 AND user_id = $2',
+          [event.data.keyId, userId, at, event.data.revokedBy],
+        );
+        return;
+      case 'SiteAdminChanged':
+        await tx.query('UPDATE users SET site_admin = $2 WHERE id = $1', [userId, event.data.siteAdmin]);
+        return;
+      case 'UserInvited': {
+        const d = event.data;
+        await tx.query(
+          `INSERT INTO invitations (id, inviter_id, email, organization, invitee_user_id, created_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [d.invitationId, userId, d.email, d.organization ?? null, d.inviteeUserId ?? null, at, d.expiresAt],
+        );
+        await storeToken(tx, stored, d);
+        return;
+      }
+      default: {
+        const unexpected: never = event;
+        throw new Error(`no projection for event type ${(unexpected as { type: string }).type}`);
+      }
+    }
+  }
+
+  return async function project(tx: Queryable, events: StoredEvent[]): Promise<void> {
+    for (const event of events) await projectOne(tx, event);
+    const last = events.at(-1);
+    if (last) await tx.query('UPDATE users SET version = $2 WHERE id = $1', [last.streamId, last.position]);
+  };
+}
