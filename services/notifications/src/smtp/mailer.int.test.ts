@@ -68,6 +68,17 @@ describe('mailer against a real SMTP server', () => {
     servers.push(s);
     return s;
   };
+  // Port 465 is one per machine: another test process may hold it for a moment, so wait for it.
+  const serverOn465 = async (opts: SmtpServerOptions) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await server({ ...opts, port: 465 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 100) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  };
   const mailer = (config: () => SiteConfig, opts: MailerOptions = {}) => {
     const m = createMailer(config, opts);
     mailers.push(m);
@@ -152,9 +163,8 @@ describe('mailer against a real SMTP server', () => {
     assert.equal(implicitTls(465), true);
     assert.equal(implicitTls(587), false);
     // The rule is by port number, so the server must listen on 465 itself (tests run as root here).
-    const s = await server({
+    const s = await serverOn465({
       tls: 'implicit',
-      port: 465,
       auth: 'PLAIN',
       users: [{ username: 'u', password: PASSWORD }],
     });

@@ -18,7 +18,7 @@ import {
   type SmtpTimeouts,
   smtpConfigKey,
 } from './policy.ts';
-import type { Mailer, OutgoingEmail, SentEmail } from './types.ts';
+import { type Mailer, type OutgoingEmail, type SentEmail, SmtpSendError } from './types.ts';
 
 /** The part of a pino/Fastify logger the mailer uses. */
 export interface MailerLogger {
@@ -168,7 +168,9 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
 
   return {
     async send(email: OutgoingEmail): Promise<SentEmail> {
-      if (closed) throw configError('mailer is closed');
+      // transient: a send racing the service's shutdown is retried by the next instance
+      if (closed)
+        throw new SmtpSendError('mail: the mailer is closed (service shutting down)', 'connect', false);
       const site = config();
       const smtp = site['email.smtp'];
       if (!smtp) throw configError(NO_SMTP_CONFIGURED);
