@@ -29,19 +29,18 @@ import {
   sources,
   topics,
 } from '@sitemail/contracts';
-import { staticSiteConfig } from '@sitemail/site-config';
-import { decodeFleetMessage } from '../../services/notifications/src/consumer.ts';
 import {
   type Decision,
   decideNotifications,
-  recipientUserIdFor,
-} from '../../services/notifications/src/policy/decide.ts';
-import {
+  decodeFleetMessage,
   evolveRecipient,
   findAddress,
   type Recipient,
-} from '../../services/notifications/src/recipients/recipient.ts';
-import { type RenderedEmail, renderEmail } from '../../services/notifications/src/templates/render.ts';
+  type RenderedEmail,
+  recipientUserIdFor,
+  renderEmail,
+} from '@sitemail/notifications';
+import { staticSiteConfig } from '@sitemail/site-config';
 import { CONSUMER, KEY_METADATA, messages, PACT_DIR, PACT_FILE, type PactMessage, PROVIDER } from './pact.ts';
 
 const { like, regex, integer, boolean } = MatchersV3;
