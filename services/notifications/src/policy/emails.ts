@@ -72,3 +72,18 @@ export type EmailMessage =
     };
 
 export type EmailMessageOf<K extends EmailKind> = Extract<EmailMessage, { kind: K }>;
+
+/** How the delivery log explains each suppression to an admin. */
+export const suppressionReasonText: Record<SuppressionReason, string> = {
+  'smtp-not-configured': 'SMTP is not configured (no email.smtp in the site config)',
+  'sender-address-not-configured':
+    'no "From" email address is configured (no email.address in the site config)',
+  'builtin-auth-disabled':
+    'builtin (password) authentication is disabled (auth.providers has no builtin entry)',
+  'unknown-recipient': 'the recipient is not a known user',
+  'no-primary-address': 'the user has no primary email address',
+  'primary-unverified': "the user's primary email address is not verified",
+  'address-not-on-user': 'the address no longer belongs to the user',
+  'address-already-verified': 'the address is already verified',
+  'address-unverified': 'the address is not verified',
+};

@@ -1,0 +1,198 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Bus, Consumer } from '@sitemail/bus';
+import type { LinkTokenKey } from '@sitemail/contracts';
+import { type Database, migrate } from '@sitemail/db';
+import type { SiteConfig } from '@sitemail/site-config';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+import { apiKeyAuthenticator } from './auth.ts';
+import { createNotificationsConsumer } from './consumer.ts';
+import type { BackoffOptions } from './delivery/backoff.ts';
+import { DeliveryWorker } from './delivery/worker.ts';
+import { migrations } from './migrations.ts';
+import { deliveryRoutes } from './routes/deliveries.ts';
+import { installProblemHandlers } from './routes/problem.ts';
+import { testEmailRoutes } from './routes/test-email.ts';
+import { createMailer } from './smtp/index.ts';
+import type { Mailer } from './smtp/types.ts';
+
+export interface WorkerSettings {
+  /** Polling when nothing woke the worker (ms, default 1000). */
+  pollIntervalMs?: number;
+  /** SMTP connections kept open, and emails in flight (default 5). */
+  poolSize?: number;
+  /** Attempts before a delivery fails for good (default 8). */
+  maxAttempts?: number;
+  backoff?: Partial<BackoffOptions>;
+  /** A claim older than this is a crashed worker's (ms, default 120 000). */
+  claimTimeoutMs?: number;
+  workerId?: string;
+}
+
+export interface NotificationsAppOptions {
+  db: Database;
+  /** Without a bus nothing is consumed (the HTTP API and the worker still run). */
+  bus?: Bus;
+  siteConfig: () => SiteConfig;
+  linkTokenKeys: LinkTokenKey | LinkTokenKey[];
+  /** false: no delivery worker in this instance (it only consumes and serves the log). */
+  worker?: WorkerSettings | false;
+  /** Apply migrations on start (default true). */
+  migrate?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    notificationsDb: Database;
+    mailer: Mailer;
+    deliveryWorker: DeliveryWorker | undefined;
+    notificationsConsumer: Consumer | undefined;
+  }
+}
+
+/** The service's database: migrated before anything uses it. The caller owns (and closes) the handle. */
+const dbPlugin = fp<{ db: Database; migrate: boolean }>(
+  async (app, o) => {
+    if (o.migrate) {
+      const applied = await migrate(o.db, 'notifications', migrations);
+      if (applied.length) app.log.info({ applied }, 'notifications: migrations applied');
+    }
+    app.decorate('notificationsDb', o.db);
+  },
+  { name: 'notifications-db' },
+);
+
+/** One pooled mailer for the site config in force; rebuilt by itself when the SMTP settings change. */
+const mailerPlugin = fp<{ siteConfig: () => SiteConfig; poolSize: number }>(
+  async (app, o) => {
+    const mailer = createMailer(o.siteConfig, { poolSize: o.poolSize, logger: app.log });
+    app.decorate('mailer', mailer);
+    app.addHook('onClose', async () => {
+      await mailer.close();
+    });
+  },
+  { name: 'notifications-mailer', dependencies: ['notifications-db'] },
+);
+
+const workerPlugin = fp<{
+  settings: WorkerSettings | false;
+  siteConfig: () => SiteConfig;
+  linkTokenKeys: LinkTokenKey | LinkTokenKey[];
+}>(
+  async (app, o) => {
+    if (o.settings === false) {
+      app.decorate('deliveryWorker', undefined);
+      return;
+    }
+    const s = o.settings;
+    const worker = new DeliveryWorker({
+      db: app.notificationsDb,
+      mailer: app.mailer,
+      siteConfig: o.siteConfig,
+      linkTokenKeys: o.linkTokenKeys,
+      concurrency: s.poolSize ?? 5,
+      logger: app.log,
+      ...(s.pollIntervalMs !== undefined ? { pollIntervalMs: s.pollIntervalMs } : {}),
+      ...(s.maxAttempts !== undefined ? { maxAttempts: s.maxAttempts } : {}),
+      ...(s.backoff !== undefined ? { backoff: s.backoff } : {}),
+      ...(s.claimTimeoutMs !== undefined ? { claimTimeoutMs: s.claimTimeoutMs } : {}),
+      ...(s.workerId !== undefined ? { workerId: s.workerId } : {}),
+    });
+    app.decorate('deliveryWorker', worker);
+    app.addHook('onReady', async () => worker.start());
+    // Closed before the mailer (hooks run in reverse order of registration): sends in flight finish.
+    app.addHook('onClose', async () => worker.stop());
+  },
+  { name: 'notifications-worker', dependencies: ['notifications-mailer'] },
+);
+
+const consumerPlugin = fp<{ bus: Bus | undefined; siteConfig: () => SiteConfig }>(
+  async (app, o) => {
+    if (!o.bus) {
+      app.decorate('notificationsConsumer', undefined);
+      return;
+    }
+    const consumer = createNotificationsConsumer({
+      bus: o.bus,
+      db: app.notificationsDb,
+      siteConfig: o.siteConfig,
+      onQueued: () => app.deliveryWorker?.wake(),
+    });
+    app.decorate('notificationsConsumer', consumer);
+    app.addHook('onReady', async () => consumer.start());
+    app.addHook('onClose', async () => consumer.stop());
+  },
+  { name: 'notifications-consumer', dependencies: ['notifications-worker'] },
+);
+
+async function docs(app: FastifyInstance) {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'sitemail notifications',
+        version: '0.1.0',
+        description:
+          'Consumes accounts and code-monitoring events, applies the verified-primary-email policy and delivers email over SMTP. Admin routes take `Authorization: token <API key>` of a site admin.',
+      },
+      components: {
+        securitySchemes: {
+          apiKeyToken: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description: 'token <API key> (the key of a site admin, created in accounts)',
+          },
+        },
+      },
+      tags: [
+        { name: 'deliveries', description: 'The delivery log' },
+        { name: 'admin', description: 'Site admin tools' },
+        { name: 'meta', description: 'Health and API description' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
+
+/**
+ * The notifications service as a Fastify plugin (it never listens): infrastructure plugins (db,
+ * mailer, worker, consumer) that release what they hold on close, the delivery log and
+ * `POST /test-email` for site admins, OpenAPI at /openapi.json and its UI at /docs.
+ */
+export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
+  async (app: FastifyInstance, o: NotificationsAppOptions) => {
+    installProblemHandlers(app);
+    await docs(app);
+    const settings = o.worker === undefined ? {} : o.worker;
+    await app.register(dbPlugin, { db: o.db, migrate: o.migrate ?? true });
+    await app.register(mailerPlugin, {
+      siteConfig: o.siteConfig,
+      poolSize: (settings && settings.poolSize) || 5,
+    });
+    await app.register(workerPlugin, { settings, siteConfig: o.siteConfig, linkTokenKeys: o.linkTokenKeys });
+    await app.register(consumerPlugin, { bus: o.bus, siteConfig: o.siteConfig });
+
+    const authenticate = apiKeyAuthenticator(o.db);
+    await app.register(deliveryRoutes, { db: o.db, authenticate });
+    await app.register(testEmailRoutes, { siteConfig: o.siteConfig, authenticate, mailer: app.mailer });
+    app.get(
+      '/healthz',
+      {
+        schema: {
+          summary: 'Liveness',
+          tags: ['meta'],
+          response: {
+            200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'] },
+          },
+        },
+      },
+      async () => ({ status: 'ok' }),
+    );
+  },
+  { name: 'notifications-app' },
+);
+
+export default notificationsApp;

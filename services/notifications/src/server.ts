@@ -1,0 +1,88 @@
+/**
+ * The notifications service on its own (containers, production):
+ *   PORT (3002), HOST (127.0.0.1), DATABASE_URL (unset: PGlite in .data/notifications),
+ *   KAFKA_BROKERS (unset: in-process bus in .data/bus), SITE_CONFIG (config/site-config.jsonc),
+ *   LINK_TOKEN_KEY (required with Kafka; otherwise read or generated in .data/link-token.key), LOG_LEVEL (info).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { brokersFromEnv, busFromEnv } from '@sitemail/bus';
+import { generateLinkTokenKey, type LinkTokenKey, parseLinkTokenKey } from '@sitemail/contracts';
+import { openDatabase } from '@sitemail/db';
+import { loadSiteConfig } from '@sitemail/site-config';
+import { startNotifications } from './main.ts';
+
+const env = process.env;
+const root = resolve(import.meta.dirname, '../../..');
+const dataDir = resolve(env.DATA_DIR ?? join(root, '.data'));
+
+function linkTokenKey(): LinkTokenKey {
+  if (env.LINK_TOKEN_KEY) return parseLinkTokenKey(env.LINK_TOKEN_KEY);
+  if (brokersFromEnv(env)) {
+    throw new Error(
+      'LINK_TOKEN_KEY is required with KAFKA_BROKERS (the same "<kid>:<base64 32 bytes>" as accounts)',
+    );
+  }
+  // Embedded mode: the key accounts also reads, kept so links in emails already sent keep working.
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, 'link-token.key');
+  if (!existsSync(file)) writeFileSync(file, `${generateLinkTokenKey()}\n`, { mode: 0o600 });
+  return parseLinkTokenKey(readFileSync(file, 'utf8').trim());
+}
+
+function port(): number {
+  const value = Number(env.PORT ?? 3002);
+  if (!Number.isInteger(value) || value < 0 || value > 65535)
+    throw new Error(`PORT must be a port number, not "${env.PORT}"`);
+  return value;
+}
+
+async function main() {
+  const level = env.LOG_LEVEL ?? 'info';
+  // Until the app's logger exists, site-config messages go out as the same kind of JSON line.
+  const line = (lvl: number) => (obj: object, msg?: string) =>
+    console.error(JSON.stringify({ level: lvl, time: Date.now(), name: 'site-config', ...obj, msg }));
+  const logger = { info: line(30), warn: line(40), error: line(50) };
+  const key = linkTokenKey();
+  const siteConfig = loadSiteConfig(resolve(env.SITE_CONFIG ?? join(root, 'config/site-config.jsonc')), {
+    logger,
+  });
+  const bus = busFromEnv(env, { clientId: 'notifications', dataDir: join(dataDir, 'bus') });
+  const db = await openDatabase(
+    env.DATABASE_URL
+      ? { url: env.DATABASE_URL, schema: 'notifications' }
+      : { dataDir: join(dataDir, 'notifications') },
+  );
+  const running = await startNotifications({
+    port: port(),
+    host: env.HOST ?? '127.0.0.1',
+    db,
+    bus,
+    siteConfig,
+    linkTokenKey: key,
+    logger: { level },
+  });
+  running.app.log.info({ url: running.url, docs: `${running.url}/docs` }, 'notifications listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    running.app.log.info({ signal }, 'notifications: shutting down');
+    // Sends in flight get time to finish; a stuck one is reclaimed by the next instance anyway.
+    const deadline = setTimeout(() => process.exit(1), 20_000).unref();
+    await running.close();
+    await bus.close();
+    await db.close();
+    await siteConfig.close();
+    clearTimeout(deadline);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(`notifications failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
