@@ -80,3 +80,58 @@ export const basic = (login: string, password: string) =>
 export const token = (secret: string) => `token ${secret}`;
 
 export const types = (events: StoredEvent[]) => events.map((e) => e.type);
+
+export const PASSWORD = 'correct horse battery staple';
+
+/** Signs up through the API; asserts 201. */
+export async function signUp(
+  h: Harness,
+  username: string,
+  email = `${username}@example.com`,
+  password = PASSWORD,
+) {
+  const res = await h.app.inject({ method: 'POST', url: '/sign-up', payload: { username, email, password } });
+  if (res.statusCode !== 201) throw new Error(`sign-up of ${username}: ${res.statusCode} ${res.body}`);
+  return res.json() as { id: string; username: string; siteAdmin: boolean; version: number };
+}
+
+/** Creates an API key with the user's password (the first-key path); asserts 201. */
+export async function createKey(h: Harness, login: string, name = 'key', password = PASSWORD) {
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/users/me/api-keys',
+    headers: { authorization: basic(login, password) },
+    payload: { name },
+  });
+  if (res.statusCode !== 201) throw new Error(`key for ${login}: ${res.statusCode} ${res.body}`);
+  return res.json() as { key: { id: string }; secret: string };
+}
+
+/** A signed-up user with an API key: the first one of a site is its site admin. */
+export async function userWithKey(h: Harness, username: string) {
+  const user = await signUp(h, username);
+  const { secret } = await createKey(h, username);
+  return { ...user, auth: { authorization: token(secret) }, secret };
+}
+
+/** The link code carried (sealed) by the user's last event of `type`, opened as notifications would. */
+export async function linkCode(h: Harness, userId: string, type: string): Promise<string> {
+  const events = await h.eventStore.readStream(userId);
+  const event = events.filter((e) => e.type === type).at(-1);
+  if (!event) throw new Error(`no ${type} on ${userId}`);
+  const { openToken } = await import('@sitemail/contracts');
+  return openToken(
+    (event.data as { token: Parameters<typeof openToken>[0] }).token,
+    h.linkTokenKey,
+    userId,
+    type,
+  );
+}
+
+/** Every event of the store, in commit order: to assert what a request appended (and what it did not). */
+export async function allEvents(h: Harness) {
+  const { rows } = await h.db.query<{ type: string; stream_id: string }>(
+    'SELECT type, stream_id FROM events ORDER BY seq',
+  );
+  return rows;
+}

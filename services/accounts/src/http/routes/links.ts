@@ -186,11 +186,9 @@ export const linkRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
     },
     async (request, reply) => {
       await accounts.requestPasswordReset(request.body.email.toLowerCase());
-      return reply
-        .code(202)
-        .send({
-          message: 'If that address belongs to a user and is verified, a password reset link is on its way.',
-        });
+      return reply.code(202).send({
+        message: 'If that address belongs to a user and is verified, a password reset link is on its way.',
+      });
     },
   );
 
