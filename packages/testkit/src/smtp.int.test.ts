@@ -138,6 +138,13 @@ describe('test SMTP server', () => {
     assert.equal(mail.authenticatedUser, undefined);
     assert.equal(mail.text?.trim(), 'Hello there.');
     assert.equal(mail.messageId, '<abc@example.com>');
+    assert.deepEqual(
+      s.sessions.map((x) => [x.remoteAddress, x.secure, x.closed]),
+      [['127.0.0.1', false, false]],
+    );
+    await c.cmd('QUIT');
+    for (let i = 0; i < 100 && !s.sessions[0]?.closed; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(s.sessions[0]?.closed, true);
     assert.match(mail.raw, /^From: "Sender" <from@example.com>/);
   });
 

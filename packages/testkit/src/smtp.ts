@@ -90,7 +90,7 @@ export interface TestSmtpServer {
   /** Every command any client sent, in order; proves e.g. that no AUTH was ever sent. */
   commands: ReceivedCommand[];
   /** Sessions (connections) the server accepted, in order. */
-  sessions: { id: string; remoteAddress: string; secure: boolean }[];
+  sessions: { id: string; remoteAddress: string; secure: boolean; closed: boolean }[];
   /** Resolves once `n` emails in total have been received; rejects after `timeoutMs`. */
   waitForEmails(n: number, timeoutMs?: number): Promise<ReceivedEmail[]>;
   /** Replaces the scripted replies (counters start again). */
@@ -202,7 +202,12 @@ export async function startSmtpServer(opts: SmtpServerOptions = {}): Promise<Tes
     socketTimeout: 30_000,
     logger: logger as unknown as SMTPServerOptions['logger'],
     onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void) {
-      sessions.push({ id: session.id, remoteAddress: session.remoteAddress, secure: session.secure });
+      sessions.push({
+        id: session.id,
+        remoteAddress: session.remoteAddress,
+        secure: session.secure,
+        closed: false,
+      });
       if (hang === 'greeting') return; // never greet: the client must time out
       callback(scripted('connect'));
     },
@@ -210,6 +215,10 @@ export async function startSmtpServer(opts: SmtpServerOptions = {}): Promise<Tes
       const s = sessions.find((x) => x.id === session.id);
       if (s) s.secure = true;
       callback();
+    },
+    onClose(session: SMTPServerSession) {
+      const s = sessions.find((x) => x.id === session.id);
+      if (s) s.closed = true;
     },
     onAuth(
       attempt: SMTPServerAuthentication,

@@ -308,6 +308,10 @@ describe('POST /test-email', () => {
     assert.ok(op, 'route documented');
     assert.ok(op.requestBody);
     assert.deepEqual(Object.keys(op.responses).sort(), ['200', '400', '401', '403', '422', '500', '502']);
+    const responses = op.responses as Record<string, { description?: string; content?: object }>;
+    assert.match(responses['502']?.description ?? '', /SMTP server/);
+    assert.match(responses['422']?.description ?? '', /email\.smtp/);
+    for (const [status, r] of Object.entries(responses)) assert.ok(r.content, `${status} has a body schema`);
   });
 
   test('no secret in any log line', () => {

@@ -99,30 +99,34 @@ const TestEmailSent = Type.Object(
     testId: Type.String({ description: 'Short ID also in the subject and body of the email' }),
     messageId: Type.String({ description: 'Message-ID header of the email sent' }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Sent: the server accepted the test email' },
 );
 
-const TestEmailFailed = Type.Object(
-  {
-    message: Type.String({ examples: ['Failed to send test email: mail: 535 5.7.8 Authentication failed'] }),
-    testId: Type.String(),
-    step: Step,
-    smtpResponse: Type.Optional(Type.String({ description: "The server's reply, secrets removed" })),
-    responseCode: Type.Optional(Type.Integer({ description: 'SMTP reply code' })),
-    permanent: Type.Boolean({
-      description: 'False when retrying later may succeed (4xx, timeouts, connection failures)',
-    }),
-  },
-  { additionalProperties: false },
-);
+const testEmailFailed = (description: string) =>
+  Type.Object(
+    {
+      message: Type.String({
+        examples: ['Failed to send test email: mail: 535 5.7.8 Authentication failed'],
+      }),
+      testId: Type.String(),
+      step: Step,
+      smtpResponse: Type.Optional(Type.String({ description: "The server's reply, secrets removed" })),
+      responseCode: Type.Optional(Type.Integer({ description: 'SMTP reply code' })),
+      permanent: Type.Boolean({
+        description: 'False when retrying later may succeed (4xx, timeouts, connection failures)',
+      }),
+    },
+    { additionalProperties: false, description },
+  );
 
-const ErrorMessage = Type.Object(
-  {
-    message: Type.String(),
-    field: Type.Optional(Type.String({ description: 'The body field the problem is about' })),
-  },
-  { additionalProperties: false },
-);
+const errorMessage = (description: string) =>
+  Type.Object(
+    {
+      message: Type.String(),
+      field: Type.Optional(Type.String({ description: 'The body field the problem is about' })),
+    },
+    { additionalProperties: false, description },
+  );
 
 const INVALID = (field: string, problem: string) => ({ field, message: `invalid "${field}": ${problem}` });
 
@@ -304,12 +308,18 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
         body: TestEmailBody,
         response: {
           200: TestEmailSent,
-          400: ErrorMessage,
-          401: ErrorMessage,
-          403: ErrorMessage,
-          422: TestEmailFailed,
-          500: ErrorMessage,
-          502: TestEmailFailed,
+          400: errorMessage(
+            'Invalid input (not exactly one address, a line break in a header field, an unknown field); `field` names it',
+          ),
+          401: errorMessage('No credentials, or unknown ones'),
+          403: errorMessage('Not a site admin'),
+          422: testEmailFailed(
+            'Nothing attempted: the config lacks email.smtp or email.address (step "config")',
+          ),
+          500: errorMessage('Unexpected failure; no details are given, so no secret can leak'),
+          502: testEmailFailed(
+            'The SMTP server or the connection to it failed: `step` says where, `smtpResponse` what it answered',
+          ),
         },
       },
       // TypeBox checks the body as written: the app's Ajv would drop unknown fields

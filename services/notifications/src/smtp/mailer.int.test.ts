@@ -382,6 +382,34 @@ describe('mailer against a real SMTP server', () => {
     assert.ok(!JSON.stringify(lines).includes(PASSWORD));
   });
 
+  test('a config change while a send is in flight: that send completes, then the old pool closes', async () => {
+    const a = await server({});
+    const b = await server({});
+    let config = site({ host: a.host, port: a.port });
+    const m = mailer(() => config);
+    // the send to A is still connecting (smtp-server greets after 100 ms) when the config changes
+    const toA = m.send(email('in flight to a'));
+    config = site({ host: b.host, port: b.port });
+    const toB = m.send(email('to b'));
+    await Promise.all([toA, toB]);
+    assert.deepEqual(
+      a.received.map((r) => r.subject),
+      ['in flight to a'],
+    );
+    assert.deepEqual(
+      b.received.map((r) => r.subject),
+      ['to b'],
+    );
+    // the retired pool lets go of its connection to A; the current one keeps B's open
+    for (let i = 0; i < 150 && !a.sessions.every((x) => x.closed); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.ok(a.sessions.length === 1 && a.sessions.every((x) => x.closed), 'old pool closed its connection');
+    assert.ok(
+      b.sessions.some((x) => !x.closed),
+      'current pool keeps its connection',
+    );
+  });
+
   test('pooled: several sends reuse one connection', async () => {
     const s = await server({});
     const m = mailer(() => site({ host: s.host, port: s.port }), { poolSize: 2 });
