@@ -170,7 +170,7 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
     await app.register(dbPlugin, { db: o.db, migrate: o.migrate ?? true });
     await app.register(mailerPlugin, {
       siteConfig: o.siteConfig,
-      poolSize: (settings && settings.poolSize) || 5,
+      poolSize: (settings ? settings.poolSize : undefined) ?? 5,
     });
     await app.register(workerPlugin, { settings, siteConfig: o.siteConfig, linkTokenKeys: o.linkTokenKeys });
     await app.register(consumerPlugin, { bus: o.bus, siteConfig: o.siteConfig });
