@@ -48,7 +48,8 @@ function openLink(
     // The error names the key id at most, never the token.
     throw new RenderError(`cannot open the link token: ${(err as Error).message}`);
   }
-  return buildLink(ctx.site.externalURL, kind, { ...extra, token });
+  // accounts' link pages read the token as `code` (and the address as `email`).
+  return buildLink(ctx.site.externalURL, kind, { ...extra, code: token });
 }
 
 const formatExpiry = (iso: string) => new Date(iso).toUTCString();
@@ -165,7 +166,7 @@ export function renderEmail(message: EmailMessage, ctx: RenderContext): Rendered
         ],
       );
     case 'invitation': {
-      const href = openLink(ctx, message.link, 'invitation');
+      const href = openLink(ctx, message.link, 'invitation', { email: message.email });
       const target = message.organization
         ? `the organization ${message.organization} on ${product}`
         : product;

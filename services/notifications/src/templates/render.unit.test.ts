@@ -110,15 +110,15 @@ describe('renderEmail', () => {
     );
     assert.match(
       verify!.text,
-      /https:\/\/sourcegraph\.example\.com\/sg\/-\/verify-email\?email=a%40example\.com&token=v-tok/,
+      /https:\/\/sourcegraph\.example\.com\/sg\/-\/verify-email\?email=a%40example\.com&code=v-tok/,
     );
     assert.match(
       verify!.html,
-      /href="https:\/\/sourcegraph\.example\.com\/sg\/-\/verify-email\?email=a%40example\.com&amp;token=v-tok"/,
+      /href="https:\/\/sourcegraph\.example\.com\/sg\/-\/verify-email\?email=a%40example\.com&amp;code=v-tok"/,
     );
-    assert.match(setPassword!.text, /https:\/\/sourcegraph\.example\.com\/sg\/password-reset\?token=s-tok/);
-    assert.match(reset!.text, /\/sg\/password-reset\?token=r-tok/);
-    assert.match(invitation!.text, /\/sg\/-\/invitation\?token=i-tok/);
+    assert.match(setPassword!.text, /https:\/\/sourcegraph\.example\.com\/sg\/password-reset\?code=s-tok/);
+    assert.match(reset!.text, /\/sg\/password-reset\?code=r-tok/);
+    assert.match(invitation!.text, /\/sg\/-\/invitation\?email=[^&\s]+&code=i-tok/);
     assert.match(monitor!.text, /https:\/\/sourcegraph\.example\.com\/sg\/code-monitoring\/m1\/results/);
     assert.match(verify!.subject, /^Verify your email on Example Instance$/);
   });
