@@ -124,7 +124,7 @@ describe(`consumer through Kafka (mock cluster), policy end to end (${testDataba
       'sent',
     );
     assert.deepEqual(verification!.envelope.to, ['alice@example.com']);
-    assert.match(verification!.text ?? '', /\/-\/verify-email\?email=alice%40example\.com&token=verify-me/);
+    assert.match(verification!.text ?? '', /\/-\/verify-email\?email=alice%40example\.com&code=verify-me/);
     assert.deepEqual(await deliveries(), [
       {
         email_kind: 'email-verification',
