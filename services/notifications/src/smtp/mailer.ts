@@ -68,7 +68,8 @@ function conversationTracker() {
       lastCommand.delete(sid);
     }
   };
-  const log = (entry: never, message: unknown) => record(entry, message);
+  type Entry = Parameters<typeof record>[0];
+  const log = (entry: unknown, message: unknown) => record(entry as Entry, message);
   return { trace: log, debug: log, info: log, warn: log, error: log, fatal: log };
 }
 
@@ -84,7 +85,6 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
   const timeouts: SmtpTimeouts = { ...DEFAULT_SMTP_TIMEOUTS, ...opts.timeouts };
   const warnedNoVerify = new Set<string>();
   let current: Pool | undefined;
-  let lastSmtp: SmtpConfig | undefined;
   const retired = new Set<Pool>();
   let closed = false;
 
@@ -101,11 +101,9 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
   };
 
   const poolFor = (smtp: SmtpConfig): Pool => {
-    // the same config object as last time needs no hashing (the config source hands out the
-    // parsed object until the file changes)
-    if (current && smtp === lastSmtp) return current;
+    // hashed on every send (a couple of microseconds) rather than trusting object identity, so a
+    // config object changed in place is noticed too
     const key = smtpConfigKey(smtp);
-    lastSmtp = smtp;
     if (current?.key === key) return current;
     const plan = connectionPlan(smtp, machine(), timeouts);
     if (smtp.noVerifyTLS && !warnedNoVerify.has(key)) {
