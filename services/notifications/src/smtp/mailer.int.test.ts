@@ -184,6 +184,14 @@ describe('mailer against a real SMTP server', () => {
     assert.equal(got?.secure, true);
     assert.equal(s.sessions[0]?.secure, true, 'the session was TLS from the start');
     assert.ok(!s.commands.some((c) => c.command === 'STARTTLS'));
+    // and on 465 too the self-signed certificate is refused unless noVerifyTLS says otherwise
+    const strict = mailer(() =>
+      site({ host: s.host, port: 465, authentication: 'PLAIN', username: 'u', password: PASSWORD }),
+    );
+    const err = await sendError(strict);
+    assert.equal(err.step, 'tls');
+    assert.match(err.message, /^mail: TLS failed: .*(self[- ]signed|certificate)/i);
+    assert.equal(s.authAttempts.length, 1, 'no credentials went to the unverified server');
   });
 
   test('EHLO name is email.smtp.domain when set, else a real host name (never bare localhost)', async () => {
