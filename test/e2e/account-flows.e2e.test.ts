@@ -12,13 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import {
   Accounts,
   basic,
+  bootstrapAdmin,
   call,
   describeDeliveries,
   expectStatus,
   linkIn,
   Notifications,
   newPerson,
-  token,
 } from './client.ts';
 import { type Stack, startStack } from './stack.ts';
 
@@ -31,14 +31,7 @@ before(async () => {
   stack = await startStack({ label: 'flows' });
   accounts = new Accounts(stack.accounts.url);
   notifications = new Notifications(stack.notifications.url, () => admin.auth);
-  // The first user of a site becomes its site admin; its first API key is obtained with its password.
-  const p = newPerson('admin');
-  const user = await accounts.signUp(p);
-  assert.equal(user.siteAdmin, true, 'the first user is site admin');
-  const { secret } = await accounts.createKey(user.id, basic(p.username, p.password), 'admin key');
-  admin = { id: user.id, auth: token(secret) };
-  // notifications authenticates admins against keys it projected from the accounts topic.
-  await notifications.settled({ userId: admin.id });
+  admin = await bootstrapAdmin(accounts, stack.notifications.url);
 });
 
 after(async () => {

@@ -182,3 +182,20 @@ export const describeDeliveries = (ds: Delivery[]) =>
       (d) =>
         `${d.emailKind} → ${d.recipientAddress} (${d.status}${d.suppressionReason ? `: ${d.suppressionReason}` : ''})`,
     );
+
+/**
+ * The first user of a site becomes its site admin and obtains its first API key with its
+ * password; resolves once notifications knows the key (it projects keys from the accounts topic).
+ */
+export async function bootstrapAdmin(accounts: Accounts, notificationsUrl: string) {
+  const p = newPerson('admin');
+  const user = await accounts.signUp(p);
+  assert.equal(user.siteAdmin, true, 'the first user is site admin');
+  const { secret } = await accounts.createKey(user.id, basic(p.username, p.password), 'admin key');
+  const admin = { id: user.id, username: p.username, email: p.email, auth: token(secret) };
+  await eventually('notifications to know the admin key', async () => {
+    const reply = await call(notificationsUrl, 'GET', `/deliveries?userId=${admin.id}`, { auth: admin.auth });
+    return reply.status === 200 ? true : undefined;
+  });
+  return admin;
+}
