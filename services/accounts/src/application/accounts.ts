@@ -7,6 +7,7 @@ import {
   decide,
   foldUser,
   isRefusal,
+  passwordResetUnavailable,
   type Sealer,
   type SitePolicy,
   type UserCommand,
@@ -469,15 +470,11 @@ export function createAccounts(deps: AccountsDeps) {
     async requestPasswordReset(email: string): Promise<{ events: StoredEvent[] }> {
       const policy = site();
       const owner = await queries.emailOwner(email);
-      if (!owner) {
-        // Refusals that do not depend on the address still apply, decided on an empty user.
-        const decision = decide(
-          { type: 'RequestPasswordReset', email, site: policy, seal: sealerFor(randomUUID()), now: clock() },
-          { status: 'none' },
-        );
-        if (isRefusal(decision) && decision.refusal !== 'user-not-found') throw new RefusalError(decision);
-        return { events: [] };
-      }
+      // Refused for everyone alike on a single-sign-on site or without SMTP; otherwise an unknown
+      // address gets the same answer as a known one.
+      const unavailable = passwordResetUnavailable(policy);
+      if (unavailable) throw new RefusalError(unavailable);
+      if (!owner) return { events: [] };
       try {
         const events = await run(owner.userId, () => ({
           type: 'RequestPasswordReset',

@@ -83,7 +83,7 @@ describe(`POST /sign-up (${db})`, () => {
     for (const [payload, field] of cases) {
       const res = await h.app.inject({ method: 'POST', url: '/sign-up', payload });
       assert.equal(res.statusCode, 400, JSON.stringify(payload));
-      assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
       const problem = res.json();
       assert.equal(problem.field, field, JSON.stringify(problem));
       assert.equal(problem.status, 400);

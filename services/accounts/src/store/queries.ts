@@ -140,7 +140,7 @@ export function createQueries(db: Queryable) {
         created_by: string;
         revoked_at: Date | null;
       }>(
-        'SELECT id, name, created_at, created_by, revoked_at FROM api_keys WHERE user_id = $1 ORDER BY created_at, id',
+        'SELECT id, name, created_at, created_by, revoked_at FROM api_keys WHERE user_id = $1 ORDER BY created_at, name',
         [userId],
       );
       return rows.map((k) => ({

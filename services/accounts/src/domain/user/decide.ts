@@ -1,7 +1,7 @@
 import type { AccountsEventData } from '@sitemail/contracts';
 import type { UserCommand } from './commands.ts';
 import { type Refusal, refuse } from './refusals.ts';
-import type { ActiveUser, Sealer, UserState } from './types.ts';
+import type { ActiveUser, Sealer, SitePolicy, UserState } from './types.ts';
 
 /** How long each kind of link stays valid. The reference product's reset links last 4 hours. */
 export const linkLifetimes = {
@@ -226,6 +226,21 @@ export function decide(command: UserCommand, state: UserState): Decision {
       throw new Error(`unknown command ${(unexpected as { type: string }).type}`);
     }
   }
+}
+
+/**
+ * Why no password reset can be requested on this site at all, whoever asks: without builtin auth
+ * (single sign-on) there are no passwords, and without SMTP the link could not be sent.
+ */
+export function passwordResetUnavailable(site: SitePolicy): Refusal | null {
+  if (!site.builtinAuth) return builtinDisabled();
+  if (!site.smtpConfigured) {
+    return refuse(
+      'smtp-not-configured',
+      'no SMTP server configured (in email.smtp): no reset link can be sent',
+    );
+  }
+  return null;
 }
 
 const builtinDisabled = () =>
