@@ -28,6 +28,10 @@ export interface ReceivedEmailSummary {
   messageId: string | null;
   receivedAt: string;
   size: number;
+  /** The plain-text body, decoded (no quoted-printable line breaks), or null without one. */
+  text: string | null;
+  /** Every http(s) link of the plain-text body, whole, so a newcomer can follow one from a shell. */
+  links: string[];
 }
 
 export interface MailSinkStats {
@@ -126,6 +130,8 @@ export async function startMailSink(options: MailSinkOptions): Promise<MailSink>
       messageId: parsed.messageId ?? null,
       receivedAt: receivedAt.toISOString(),
       size: raw.length,
+      text: parsed.text ?? null,
+      links: parsed.text?.match(/https?:\/\/[^\s<>"]+/g) ?? [],
     };
     await writeAtomically(eml, raw);
     await writeAtomically(join(dir, `${name}.json`), `${JSON.stringify(summary, null, 2)}\n`);

@@ -43,6 +43,8 @@ describe('mail sink', () => {
       assert.equal(summary.date, '2026-11-25T10:00:00.000Z');
       assert.equal(summary.messageId, info.messageId);
       assert.equal(summary.file, eml);
+      assert.equal(summary.text?.trim(), 'Follow http://localhost:3001/-/verify-email?code=abc');
+      assert.deepEqual(summary.links, ['http://localhost:3001/-/verify-email?code=abc']);
 
       const raw = readFileSync(join(dir, eml ?? ''), 'utf8');
       assert.match(raw, /^Subject: Verify your email address$/m);
