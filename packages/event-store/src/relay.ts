@@ -64,10 +64,12 @@ const atOrAfter = (a: RelayPosition, b: RelayPosition) =>
  * Reads committed events in (xid, seq) order, only those written by transactions older than every
  * transaction still running: a row below `pg_snapshot_xmin` is committed or gone for good, so
  * nothing can later appear behind the cursor. The snapshot includes this statement's own view.
+ * ORDER BY names `events.xid`: a bare `xid` would mean the output column, the text form, and
+ * "1000" sorts before "999".
  */
 const READ_BATCH = `SELECT ${EVENT_COLUMNS} FROM events
   WHERE (xid, seq) > ($1::xid8, $2::bigint) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-  ORDER BY xid, seq LIMIT $3`;
+  ORDER BY events.xid, events.seq LIMIT $3`;
 
 /**
  * Publishes committed events of the store to `topic`, in order, at least once.
@@ -287,7 +289,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (!running) throw new Error(`outbox relay "${name}" is not running`);
       await prepareEventStore(db);
       const res = await db.query<RelayPosition>(
-        'SELECT xid::text AS xid, seq::text AS seq FROM events ORDER BY xid DESC, seq DESC LIMIT 1',
+        'SELECT xid::text AS xid, seq::text AS seq FROM events ORDER BY events.xid DESC, events.seq DESC LIMIT 1',
       );
       const target = res.rows[0];
       if (!target) return;
