@@ -12,7 +12,7 @@ export function toAccountsEvent(stored: StoredEvent): AccountsEvent {
     id: stored.id,
     type: stored.type,
     userId: stored.streamId,
-    position: String(stored.position),
+    position: stored.position,
     time: stored.time,
     schemaVersion: ACCOUNTS_SCHEMA_VERSION,
     data: stored.data,
