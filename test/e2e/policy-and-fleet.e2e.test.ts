@@ -270,7 +270,8 @@ describe('end to end: a single-sign-on-only site', () => {
     // Probed with an address of no user: a refusal shows the new config, an acceptance sends nothing.
     const probe = `nobody-${p.email}`;
     const refused = await eventually('accounts to follow the new site config', async () => {
-      await new Promise((r) => setTimeout(r, 300));
+      // Gently: the route is rate-limited (10 a minute), and a missed file event is caught by a 5 s poll.
+      await new Promise((r) => setTimeout(r, 1000));
       const reply = await call<{ detail: string }>(stack.accounts.url, 'POST', '/password-reset-requests', {
         body: { email: probe },
       });
