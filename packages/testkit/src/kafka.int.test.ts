@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { type MockKafka, mockClusterBinary, readTopic, startMockKafka } from './kafka.ts';
@@ -163,4 +166,71 @@ test('the launcher exits cleanly when its stdin closes, and with the process tha
   await once(parent, 'exit');
   for (let i = 0; i < 50 && isAlive(mockPid); i++) await new Promise((r) => setTimeout(r, 100));
   assert.equal(isAlive(mockPid), false, 'the mock cluster died with its parent');
+});
+
+describe('building the launcher', () => {
+  const dirs: string[] = [];
+  const freshDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sitemail-mock-build-'));
+    dirs.push(dir);
+    return dir;
+  };
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('test processes starting at once all get the same complete binary, compiled without leftovers', async () => {
+    const cacheDir = freshDir();
+    const moduleUrl = JSON.stringify(new URL('./kafka.ts', import.meta.url).href);
+    const builders = Array.from({ length: 3 }, () => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          `import { mockClusterBinary } from ${moduleUrl};
+           console.log(mockClusterBinary({ cacheDir: ${JSON.stringify(cacheDir)} }));`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      return once(child, 'exit').then(([code]) => ({ code, path: out.trim() }));
+    });
+    const results = await Promise.all(builders);
+    assert.deepEqual(
+      results.map((r) => r.code),
+      [0, 0, 0],
+    );
+    assert.equal(new Set(results.map((r) => r.path)).size, 1);
+    assert.deepEqual(readdirSync(cacheDir), [basename(results[0]!.path)], 'no temp files left behind');
+    const run = spawn(results[0]!.path, ['1'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const [chunk] = (await once(run.stdout, 'data')) as [Buffer];
+    assert.match(chunk.toString(), /^ready /);
+    run.stdin.end();
+    assert.deepEqual(await once(run, 'exit'), [0, null]);
+  });
+
+  test('without librdkafka-dev the error says what to install', () => {
+    const cacheDir = freshDir();
+    // A compiler that fails the way cc does when the header is missing.
+    const fakeCc = join(cacheDir, 'fake-cc');
+    writeFileSync(
+      fakeCc,
+      '#!/bin/sh\necho "mock-cluster.c:27:10: fatal error: librdkafka/rdkafka_mock.h: No such file or directory" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
+    assert.throws(
+      () => mockClusterBinary({ cacheDir, cc: fakeCc }),
+      (e: Error) => e.message === 'librdkafka-dev is not installed (apt-get install librdkafka-dev)',
+    );
+    assert.deepEqual(readdirSync(cacheDir), ['fake-cc'], 'nothing half-written');
+    assert.throws(
+      () => mockClusterBinary({ cacheDir, cc: join(cacheDir, 'no-such-cc') }),
+      /no-such-cc.*ENOENT/,
+    );
+  });
 });

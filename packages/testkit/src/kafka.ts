@@ -50,26 +50,28 @@ function cacheDir(): string {
   }
 }
 
-let builtBinary: string | undefined;
+const builtBinaries = new Map<string, string>();
 
 /**
  * Compiles the launcher once per source version. Several test processes may race here: each
  * compiles to its own temp name and renames, and rename is atomic, so nobody runs a half-written file.
+ * `cacheDir` and `cc` (default $CC or cc) are for the launcher's own tests.
  */
-export function mockClusterBinary(): string {
-  if (builtBinary) return builtBinary;
+export function mockClusterBinary(opts: { cacheDir?: string; cc?: string } = {}): string {
+  const dir = opts.cacheDir ?? cacheDir();
+  const known = builtBinaries.get(dir);
+  if (known) return known;
   const source = readFileSync(sourcePath);
   const hash = createHash('sha256')
     .update(source)
     .update(process.platform)
     .update(process.arch)
     .digest('hex');
-  const dir = cacheDir();
   const binary = join(dir, `mock-cluster-${hash.slice(0, 16)}`);
   if (!existsSync(binary)) {
     mkdirSync(dir, { recursive: true });
     const temp = `${binary}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const cc = process.env.CC || 'cc';
+    const cc = opts.cc ?? (process.env.CC || 'cc');
     const result = spawnSync(cc, ['-O2', '-o', temp, sourcePath, '-lrdkafka'], { encoding: 'utf8' });
     if (result.error || result.status !== 0) {
       rmSync(temp, { force: true });
@@ -79,7 +81,7 @@ export function mockClusterBinary(): string {
     }
     renameSync(temp, binary);
   }
-  builtBinary = binary;
+  builtBinaries.set(dir, binary);
   return binary;
 }
 
