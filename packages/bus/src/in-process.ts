@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { assertOutgoing, assertTopicName, deadLetterHeaders } from './messages.ts';
-import { DEFAULT_MAX_BATCH_SIZE, defaultOnError, processBatch } from './process-batch.ts';
+import { backoffMs, DEFAULT_MAX_BATCH_SIZE, defaultOnError, pause, processBatch } from './process-batch.ts';
 import type { Bus, BusMessage, Consumer, ConsumerOptions, Publisher } from './types.ts';
 
 export interface InProcessBusOptions {
@@ -367,7 +367,7 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
               // Only the commit's file write can land here (processBatch retries everything else):
               // the batch stays uncommitted and is offered again.
               failures++;
-              const retryInMs = Math.min(30_000, 250 * 2 ** Math.min(failures, 10));
+              const retryInMs = backoffMs(failures, options.retryBackoff);
               (options.onError ?? defaultOnError)(error, {
                 groupId,
                 topic,
@@ -377,7 +377,7 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
                 attempt: failures,
                 retryInMs,
               });
-              await new Promise((r) => setTimeout(r, retryInMs));
+              await pause(retryInMs, signal);
             }
           }
         } finally {

@@ -54,7 +54,7 @@ export function defaultOnError(error: unknown, c: BatchErrorContext): void {
 }
 
 /** Resolves after `ms`, or early when `signal` aborts; `keepAlive` runs about every second meanwhile. */
-async function pause(ms: number, signal: AbortSignal, keepAlive?: () => Promise<void>): Promise<void> {
+export async function pause(ms: number, signal: AbortSignal, keepAlive?: () => Promise<void>): Promise<void> {
   let left = ms;
   while (left > 0 && !signal.aborted) {
     const step = Math.min(left, 1000);
