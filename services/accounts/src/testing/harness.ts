@@ -1,10 +1,16 @@
-import { generateLinkTokenKey, type LinkTokenKey, parseLinkTokenKey } from '@sitemail/contracts';
+import {
+  generateLinkTokenKey,
+  type LinkTokenKey,
+  parseLinkTokenKey,
+  validateEvent,
+} from '@sitemail/contracts';
 import { createEventStore, type EventStore, type StoredEvent } from '@sitemail/event-store';
 import { type StaticSiteConfigInput, staticSiteConfig } from '@sitemail/site-config';
 import { type TestDatabase, testDatabase } from '@sitemail/testkit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { accountsApp } from '../app.ts';
 import type { RateLimits } from '../http/routes/options.ts';
+import { toAccountsEvent } from '../messages.ts';
 import { prepareAccountsDatabase } from '../store/prepare.ts';
 
 export const smtpSite: StaticSiteConfigInput = {
@@ -68,9 +74,18 @@ export async function startHarness(
     linkTokenKey,
     clock,
     async close() {
+      // Whatever a suite made the service append must be what the contracts promise consumers.
+      const streams = await db.query<{ stream_id: string }>('SELECT DISTINCT stream_id FROM events');
+      const stored = (await Promise.all(streams.rows.map((r) => eventStore.readStream(r.stream_id)))).flat();
+      const invalid = stored
+        .map(toAccountsEvent)
+        .map((event) => ({ type: event.type, problems: validateEvent(event) }))
+        .filter((r) => r.problems.length > 0);
       await app.close();
       await siteConfig.close();
       if (!opts.db) await db.close();
+      if (invalid.length > 0)
+        throw new Error(`events not valid against the contracts: ${JSON.stringify(invalid)}`);
     },
   };
 }
