@@ -109,7 +109,7 @@ describe(`accounts events on Kafka (${testDatabaseKind()})`, () => {
     assert.equal(first[0]?.headers.ce_id, created?.id);
 
     // notifications opens the sealed token; the bare token is nowhere in the message.
-    const sealed = (requested?.data as { token: SealedToken }).token;
+    const sealed = (requested!.data as { token: SealedToken }).token;
     const code = openToken(sealed, key, userId, 'EmailVerificationRequested');
     assert.ok(!first.some((m) => JSON.stringify(m).includes(code)));
     const verify = await call(

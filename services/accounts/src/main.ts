@@ -4,6 +4,7 @@ import type { Database } from '@sitemail/db';
 import { createEventStore, createOutboxRelay } from '@sitemail/event-store';
 import type { SiteConfigSource } from '@sitemail/site-config';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
 import { type AccountsAppOptions, accountsApp } from './app.ts';
 import { toAccountsMessage } from './messages.ts';
 import { prepareAccountsDatabase } from './store/prepare.ts';
@@ -56,6 +57,38 @@ function loggerOption(logger: boolean | object | undefined): FastifyServerOption
 }
 
 /**
+ * The outbox relay to `topics.accountsEvents` as a plugin: started with the app, stopped (after the
+ * last request finished) when it closes, publisher released. Events committed while the bus is down
+ * wait in the outbox; the relay retries with backoff.
+ */
+const outboxRelayPlugin = fp(
+  async (app: FastifyInstance, opts: { db: Database; bus: Bus }) => {
+    const publisher = await opts.bus.publisher();
+    const relay = createOutboxRelay({
+      db: opts.db,
+      publisher,
+      topic: topics.accountsEvents,
+      toMessage: toAccountsMessage,
+      name: 'accounts-events',
+      onError: (err, attempt) => {
+        if (attempt === 1 || attempt % 20 === 0) {
+          app.log.warn(
+            { attempt, reason: err instanceof Error ? err.message : String(err) },
+            'outbox relay retrying',
+          );
+        }
+      },
+    });
+    relay.start();
+    app.addHook('onClose', async () => {
+      await relay.stop();
+      await publisher.close();
+    });
+  },
+  { name: 'accounts-outbox-relay' },
+);
+
+/**
  * Migrates, builds the app, starts the outbox relay to `topics.accountsEvents` through
  * `bus.publisher()`, and listens.
  */
@@ -77,30 +110,12 @@ export async function startAccounts(opts: StartAccountsOptions): Promise<Running
     ...(opts.passwordCost ? { passwordCost: opts.passwordCost } : {}),
   });
 
-  const publisher = await opts.bus.publisher();
-  const relay = createOutboxRelay({
-    db: opts.db,
-    publisher,
-    topic: topics.accountsEvents,
-    toMessage: toAccountsMessage,
-    name: 'accounts-events',
-    onError: (err, attempt) => {
-      // Kafka being down is expected now and then: the relay retries; events wait in the outbox.
-      if (attempt === 1 || attempt % 20 === 0) {
-        app.log.warn(
-          { attempt, reason: err instanceof Error ? err.message : String(err) },
-          'outbox relay retrying',
-        );
-      }
-    },
-  });
-  relay.start();
+  await app.register(outboxRelayPlugin, { db: opts.db, bus: opts.bus });
 
   let address: string;
   try {
     address = await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
   } catch (err) {
-    await relay.stop();
     await app.close();
     throw err;
   }
@@ -109,11 +124,8 @@ export async function startAccounts(opts: StartAccountsOptions): Promise<Running
     url: address.replace('://[::1]', '://localhost'),
     app,
     close() {
-      closing ??= (async () => {
-        await app.close();
-        await relay.stop();
-        await publisher.close();
-      })();
+      // Fastify stops accepting, lets requests in flight finish, then runs the onClose hooks (the relay).
+      closing ??= app.close();
       return closing;
     },
   };

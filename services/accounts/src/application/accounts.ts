@@ -333,14 +333,24 @@ export function createAccounts(deps: AccountsDeps) {
     }): Promise<{ user: UserView; created: boolean; events: StoredEvent[] }> {
       const existing = await queries.externalAccount(input.provider, input.externalId);
       if (existing) return { user: await mustGetUser(existing), created: false, events: [] };
-      const { user, events } = await createUser({
-        username: input.username,
-        email: input.email,
-        displayName: input.displayName,
-        origin: 'external-provider',
-        authProvider: { type: input.provider, externalId: input.externalId },
-      });
-      return { user, created: true, events };
+      try {
+        const { user, events } = await createUser({
+          username: input.username,
+          email: input.email,
+          displayName: input.displayName,
+          origin: 'external-provider',
+          authProvider: { type: input.provider, externalId: input.externalId },
+        });
+        return { user, created: true, events };
+      } catch (err) {
+        // Two sign-ins of the same new account raced: the other one created the user.
+        const winner =
+          err instanceof AccountsError && err.status === 409
+            ? await queries.externalAccount(input.provider, input.externalId)
+            : null;
+        if (!winner) throw err;
+        return { user: await mustGetUser(winner), created: false, events: [] };
+      }
     },
 
     getUser: mustGetUser,

@@ -222,7 +222,7 @@ describe(`POST /users, PUT /external-accounts, GET /users/:id, PUT /users/:id/si
     assert.equal(user.emails[0].verified, true);
     const events = await h.eventStore.readStream(user.id);
     assert.deepEqual(types(events), ['UserCreated']);
-    assert.equal((events[0]?.data as { emailVerified: boolean }).emailVerified, true);
+    assert.equal((events[0]!.data as { emailVerified: boolean }).emailVerified, true);
   });
 
   it('401 without credentials, 403 for a non-admin, 409 for a taken name, 400 for a bad origin', async () => {
@@ -268,6 +268,17 @@ describe(`POST /users, PUT /external-accounts, GET /users/:id, PUT /users/:id/si
     assert.equal(again.statusCode, 200);
     assert.equal(again.json().id, user.id);
     assert.deepEqual(types(await h.eventStore.readStream(user.id)), ['UserCreated']);
+  });
+
+  it('two gateway calls racing for a new external account: one user, one 201 and one 200', async () => {
+    const url = '/external-accounts/gitlab/99';
+    const payload = { username: 'racer', email: 'racer@example.com' };
+    const results = await Promise.all(
+      [1, 2].map(() => h.app.inject({ method: 'PUT', url, headers: admin.auth, payload })),
+    );
+    assert.deepEqual(results.map((r) => r.statusCode).sort(), [200, 201]);
+    assert.equal(results[0]?.json().id, results[1]?.json().id);
+    assert.deepEqual(types(await h.eventStore.readStream(results[0]?.json().id)), ['UserCreated']);
   });
 
   it('external accounts: 403 for a non-admin, 409 for a taken username, 400 for provider builtin', async () => {
