@@ -89,85 +89,68 @@ export async function reclaimExpiredClaims(
   return Number(rows[0]?.n ?? 0);
 }
 
-export interface SentOutcome {
-  startedAt: Date;
-  finishedAt: Date;
-  response: string;
-}
+/** How one attempt ended, as the worker reports it. */
+export type AttemptOutcome =
+  | { delivery: ClaimedDelivery; status: 'sent'; startedAt: Date; finishedAt: Date; response: string }
+  | {
+      delivery: ClaimedDelivery;
+      /** 'deferred' retries at `nextAttemptAt`; 'failed' is final. */
+      status: 'deferred' | 'failed';
+      startedAt: Date;
+      finishedAt: Date;
+      nextAttemptAt?: Date;
+      error: string;
+      step: string;
+      responseCode?: number;
+    };
 
-/** Marks the claimed delivery sent and records the attempt, in one statement. False when the claim was lost. */
-export async function recordSent(
+/**
+ * Records attempts and moves their deliveries on (sent, deferred or failed), many in one
+ * statement: one commit for a batch of outcomes keeps the database off the sending path. Only
+ * rows still held by this worker's claim of that attempt change, so a worker whose claim expired
+ * and was taken over writes nothing. Returns the ids recorded.
+ */
+export async function recordOutcomes(
   db: Queryable,
   worker: string,
-  c: ClaimedDelivery,
-  o: SentOutcome,
-): Promise<boolean> {
-  const { rows } = await db.query(
-    `WITH d AS (
-       UPDATE deliveries SET status = 'sent', sent_at = $4, smtp_response = $5, claimed_by = NULL, claimed_until = NULL,
-         next_attempt_at = NULL, last_error = NULL, last_error_step = NULL, updated_at = $4
-       WHERE id = $1 AND claimed_by = $2 AND attempt_count = $3 AND status = 'sending'
-       RETURNING id
+  outcomes: AttemptOutcome[],
+): Promise<Set<string>> {
+  if (outcomes.length === 0) return new Set();
+  const rows = outcomes.map((o) => ({
+    id: o.delivery.id,
+    attempt: o.delivery.attempt,
+    status: o.status,
+    started_at: o.startedAt.toISOString(),
+    finished_at: o.finishedAt.toISOString(),
+    next_attempt_at: o.status === 'deferred' ? (o.nextAttemptAt ?? o.finishedAt).toISOString() : null,
+    response: o.status === 'sent' ? o.response : null,
+    response_code: o.status === 'sent' ? (responseCodeOf(o.response) ?? null) : (o.responseCode ?? null),
+    error: o.status === 'sent' ? null : o.error,
+    step: o.status === 'sent' ? null : o.step,
+  }));
+  const { rows: recorded } = await db.query<{ delivery_id: string }>(
+    `WITH o AS (
+       SELECT * FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, attempt int, status text, started_at timestamptz,
+         finished_at timestamptz, next_attempt_at timestamptz, response text, response_code int, error text, step text)
+     ), d AS (
+       UPDATE deliveries SET status = o.status,
+         sent_at = CASE WHEN o.status = 'sent' THEN o.finished_at END,
+         smtp_response = CASE WHEN o.status = 'sent' THEN o.response ELSE deliveries.smtp_response END,
+         next_attempt_at = o.next_attempt_at, last_error = o.error, last_error_step = o.step,
+         claimed_by = NULL, claimed_until = NULL, updated_at = o.finished_at
+       FROM o
+       WHERE deliveries.id = o.id AND deliveries.claimed_by = $1 AND deliveries.attempt_count = o.attempt
+         AND deliveries.status = 'sending'
+       RETURNING deliveries.id
      )
-     INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, finished_at, outcome, smtp_response, response_code)
-     SELECT id, $3, $2, $6, $4, 'sent', $5, $7 FROM d
+     INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, finished_at, outcome, smtp_response,
+       response_code, error_step, error)
+     SELECT o.id, o.attempt, $1, o.started_at, o.finished_at, o.status, o.response, o.response_code, o.step, o.error
+     FROM o JOIN d ON d.id = o.id
      RETURNING delivery_id`,
-    [
-      c.id,
-      worker,
-      c.attempt,
-      o.finishedAt.toISOString(),
-      o.response,
-      o.startedAt.toISOString(),
-      responseCodeOf(o.response) ?? null,
-    ],
+    [worker, JSON.stringify(rows)],
   );
-  return rows.length === 1;
-}
-
-export interface FailedOutcome {
-  startedAt: Date;
-  finishedAt: Date;
-  /** 'deferred' retries at `nextAttemptAt`; 'failed' is final. */
-  status: 'deferred' | 'failed';
-  nextAttemptAt?: Date;
-  error: string;
-  step: string;
-  responseCode?: number;
-}
-
-/** Records a failed attempt and moves the delivery to deferred or failed, in one statement. */
-export async function recordFailure(
-  db: Queryable,
-  worker: string,
-  c: ClaimedDelivery,
-  o: FailedOutcome,
-): Promise<boolean> {
-  const { rows } = await db.query(
-    `WITH d AS (
-       UPDATE deliveries SET status = $4, next_attempt_at = $5, last_error = $6, last_error_step = $7,
-         claimed_by = NULL, claimed_until = NULL, updated_at = $8
-       WHERE id = $1 AND claimed_by = $2 AND attempt_count = $3 AND status = 'sending'
-       RETURNING id
-     )
-     INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, finished_at, outcome, response_code,
-       error_step, error)
-     SELECT id, $3, $2, $9, $8, $4, $10, $7, $6 FROM d
-     RETURNING delivery_id`,
-    [
-      c.id,
-      worker,
-      c.attempt,
-      o.status,
-      o.status === 'deferred' ? (o.nextAttemptAt ?? o.finishedAt).toISOString() : null,
-      o.error,
-      o.step,
-      o.finishedAt.toISOString(),
-      o.startedAt.toISOString(),
-      o.responseCode ?? null,
-    ],
-  );
-  return rows.length === 1;
+  return new Set(recorded.map((r) => r.delivery_id));
 }
 
 const responseCodeOf = (response: string): number | undefined => {

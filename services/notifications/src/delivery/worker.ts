@@ -6,11 +6,11 @@ import { type Mailer, SmtpSendError } from '../smtp/types.ts';
 import { RenderError, renderEmail } from '../templates/render.ts';
 import { type BackoffOptions, defaultBackoff, retryDelayMs } from './backoff.ts';
 import {
+  type AttemptOutcome,
   type ClaimedDelivery,
   claimDueDeliveries,
   reclaimExpiredClaims,
-  recordFailure,
-  recordSent,
+  recordOutcomes,
 } from './store.ts';
 
 export interface WorkerLogger {
@@ -26,8 +26,16 @@ export interface DeliveryWorkerOptions {
   linkTokenKeys: LinkTokenKey | LinkTokenKey[];
   /** Names this instance in claims and attempts. Default: a random id. */
   workerId?: string;
-  /** Emails in flight at once; match the mailer's pool size. Default 5. */
+  /** The mailer's pool size (SMTP connections). Default 5. */
   concurrency?: number;
+  /**
+   * Emails handed to the mailer per connection. 2 (the default) keeps one queued behind each
+   * send, so a connection that finishes one email starts the next at once instead of idling
+   * for a round trip through the worker; 1 is strictly one email per connection.
+   */
+  sendAhead?: number;
+  /** Claims held ready beside those in flight (default: max(in-flight limit, 20)). */
+  prefetch?: number;
   /** How often to look for due deliveries when nothing woke the worker. Default 1000 ms. */
   pollIntervalMs?: number;
   /** How long a claim holds; a claim older than this is taken to be a crashed worker's. Default 120 s. */
@@ -54,6 +62,10 @@ const silent: WorkerLogger = { info() {}, warn() {}, error() {} };
 export class DeliveryWorker {
   readonly workerId: string;
   private readonly concurrency: number;
+  /** Emails in flight at once (handed to the mailer): pool size × sendAhead. */
+  private readonly inFlightLimit: number;
+  /** Claims held ready beside those in flight, so a slow claim query never leaves a connection idle. */
+  private readonly prefetch: number;
   private readonly pollIntervalMs: number;
   private readonly claimTimeoutMs: number;
   private readonly sendTimeoutMs: number;
@@ -74,6 +86,8 @@ export class DeliveryWorker {
   constructor(private readonly o: DeliveryWorkerOptions) {
     this.workerId = o.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
     this.concurrency = Math.max(1, o.concurrency ?? 5);
+    this.inFlightLimit = this.concurrency * Math.max(1, o.sendAhead ?? 2);
+    this.prefetch = Math.max(0, o.prefetch ?? Math.max(this.inFlightLimit, 20));
     this.pollIntervalMs = o.pollIntervalMs ?? 1000;
     this.claimTimeoutMs = o.claimTimeoutMs ?? 120_000;
     this.sendTimeoutMs = o.sendTimeoutMs ?? 60_000;
@@ -90,6 +104,11 @@ export class DeliveryWorker {
     this.loop = this.run();
   }
 
+  /** Sends in flight and claims waiting to be sent, for diagnostics (the bench samples it). */
+  pipeline(): { inFlight: number; claimed: number; limit: number } {
+    return { inFlight: this.inFlight.size, claimed: this.buffered.length, limit: this.inFlightLimit };
+  }
+
   /** Tells the worker new deliveries may be due (the consumer calls it after queueing). */
   wake(): void {
     this.woken = true;
@@ -103,6 +122,7 @@ export class DeliveryWorker {
     this.wake();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
+    while (this.flushing) await this.flushing;
     const unstarted = this.buffered;
     this.buffered = [];
     if (unstarted.length > 0) {
@@ -121,6 +141,7 @@ export class DeliveryWorker {
 
   private async run(): Promise<void> {
     while (this.running) {
+      this.fillSlots();
       try {
         await this.reclaimIfDue();
         await this.refill();
@@ -129,13 +150,17 @@ export class DeliveryWorker {
         await this.sleep(this.pollIntervalMs);
         continue;
       }
-      while (this.buffered.length > 0 && this.inFlight.size < this.concurrency)
-        this.startSend(this.buffered.shift()!);
-      // With a full pipeline, wait for a slot; with an empty queue, wait for news or the poll.
-      if (this.buffered.length > 0 || this.inFlight.size >= this.concurrency)
-        await this.sleep(this.pollIntervalMs);
-      else if (this.lastClaimWasFull) continue;
-      else await this.sleep(this.pollIntervalMs);
+      this.fillSlots();
+      // A full claim means more is due: claim again as soon as there is room. Otherwise wait for
+      // a send to finish, a wake-up from the consumer, or the poll.
+      if (this.lastClaimWasFull && this.inFlight.size < this.inFlightLimit) continue;
+      await this.sleep(this.pollIntervalMs);
+    }
+  }
+
+  private fillSlots(): void {
+    while (this.running && this.buffered.length > 0 && this.inFlight.size < this.inFlightLimit) {
+      this.startSend(this.buffered.shift()!);
     }
   }
 
@@ -146,9 +171,14 @@ export class DeliveryWorker {
    * at once and claims go to the database in batches rather than one per email.
    */
   private async refill(): Promise<void> {
+    // While the database does not take outcomes, claiming more would only grow what is unrecorded.
+    if (this.unrecorded > 4 * this.inFlightLimit + 500) {
+      this.lastClaimWasFull = false;
+      return;
+    }
     const held = this.buffered.length + this.inFlight.size;
-    const want = 2 * this.concurrency - held;
-    if (want < Math.max(1, Math.floor(this.concurrency / 2)) && held > 0) {
+    const want = this.inFlightLimit + this.prefetch - held;
+    if (want < Math.max(1, Math.floor(this.prefetch / 2)) && held > 0) {
       this.lastClaimWasFull = false;
       return;
     }
@@ -201,6 +231,8 @@ export class DeliveryWorker {
       )
       .finally(() => {
         this.inFlight.delete(p);
+        // The next claimed email takes the slot at once; the loop only tops up the claims.
+        this.fillSlots();
         this.wake();
       });
     this.inFlight.add(p);
@@ -213,15 +245,14 @@ export class DeliveryWorker {
       rendered = renderEmail(c.message, { site: this.o.siteConfig(), linkTokenKeys: this.o.linkTokenKeys });
     } catch (err) {
       if (!(err instanceof RenderError)) throw err;
-      await this.persist(() =>
-        recordFailure(this.o.db, this.workerId, c, {
-          startedAt,
-          finishedAt: this.clock(),
-          status: 'failed',
-          error: err.message,
-          step: 'render',
-        }),
-      );
+      this.record({
+        delivery: c,
+        status: 'failed',
+        startedAt,
+        finishedAt: this.clock(),
+        error: err.message,
+        step: 'render',
+      });
       return;
     }
     try {
@@ -235,35 +266,79 @@ export class DeliveryWorker {
           headers: { 'X-Sitemail-Delivery': c.id },
         }),
       );
-      await this.persist(() =>
-        recordSent(this.o.db, this.workerId, c, {
-          startedAt,
-          finishedAt: this.clock(),
-          response: sent.response,
-        }),
-      );
+      this.record({
+        delivery: c,
+        status: 'sent',
+        startedAt,
+        finishedAt: this.clock(),
+        response: sent.response,
+      });
     } catch (err) {
       const failure = classify(err);
       const final = failure.permanent || c.attempt >= this.maxAttempts;
       const finishedAt = this.clock();
-      await this.persist(() =>
-        recordFailure(this.o.db, this.workerId, c, {
-          startedAt,
-          finishedAt,
-          status: final ? 'failed' : 'deferred',
-          nextAttemptAt: new Date(
-            finishedAt.getTime() + retryDelayMs(c.attempt, this.backoff, this.random()),
-          ),
-          error: failure.message,
-          step: failure.step,
-          ...(failure.responseCode !== undefined ? { responseCode: failure.responseCode } : {}),
-        }),
-      );
+      this.record({
+        delivery: c,
+        status: final ? 'failed' : 'deferred',
+        startedAt,
+        finishedAt,
+        nextAttemptAt: new Date(finishedAt.getTime() + retryDelayMs(c.attempt, this.backoff, this.random())),
+        error: failure.message,
+        step: failure.step,
+        ...(failure.responseCode !== undefined ? { responseCode: failure.responseCode } : {}),
+      });
       this.logger.warn(
         { delivery: c.id, attempt: c.attempt, step: failure.step, final, err: failure.message },
         final ? 'delivery failed' : 'delivery deferred',
       );
     }
+  }
+
+  private pendingOutcomes: AttemptOutcome[] = [];
+  private flushing: Promise<void> | undefined;
+
+  /**
+   * Queues an outcome for the database. Outcomes that arrive while a write is in progress go in
+   * the next one, so under load one commit records many emails and the SMTP connections never
+   * wait for the database. The claim stays valid meanwhile.
+   */
+  private record(outcome: AttemptOutcome): void {
+    this.pendingOutcomes.push(outcome);
+    this.flushing ??= this.flush().finally(() => {
+      this.flushing = undefined;
+      this.wake();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pendingOutcomes.length > 0) {
+      const batch = this.pendingOutcomes.splice(0, 500);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const recorded = await recordOutcomes(this.o.db, this.workerId, batch);
+          if (recorded.size < batch.length) {
+            this.logger.warn(
+              { lost: batch.length - recorded.size },
+              'delivery worker: claims lost before the outcome was recorded (taken over after expiring)',
+            );
+          }
+          break;
+        } catch (err) {
+          // The database is away: keep the outcomes and try again; giving up would leave the claims
+          // to expire and the emails to be sent again.
+          this.logger.error(
+            { err: (err as Error).message, attempt },
+            'delivery worker: recording outcomes failed',
+          );
+          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * attempt)));
+        }
+      }
+    }
+  }
+
+  /** Outcomes not yet written; the worker stops claiming while too many wait. */
+  private get unrecorded(): number {
+    return this.pendingOutcomes.length;
   }
 
   private withTimeout<T>(p: Promise<T>): Promise<T> {
@@ -275,23 +350,6 @@ export class DeliveryWorker {
       );
     });
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-  }
-
-  /**
-   * Writes an outcome, retrying while the database is briefly away: giving up would leave the claim
-   * to expire and the email to be sent again.
-   */
-  private async persist(write: () => Promise<boolean>): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        if (!(await write()))
-          this.logger.warn({}, 'delivery worker: claim was lost before the outcome was recorded');
-        return;
-      } catch (err) {
-        if (attempt >= 5) throw err;
-        await new Promise((r) => setTimeout(r, 200 * attempt));
-      }
-    }
   }
 }
 
