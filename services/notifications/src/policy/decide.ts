@@ -242,7 +242,7 @@ function decideIgnoringSmtp(
           toVerifiedPrimary(
             recipient,
             event.data.inviteeUserId,
-            (r) => ({ ...base, email: r.primaryEmail, inviteeUsername: r.username }),
+            (r) => ({ ...base, email: event.data.email, inviteeUsername: r.username }),
             'invitation',
           ),
         ];

@@ -259,6 +259,10 @@ describe('decideNotifications: invitations', () => {
     const ds = decideNotifications(event, r, site);
     assert.deepEqual(summary(ds), ['send invitation to bob@example.com']);
     assert.equal(ds[0]!.userId, invitee.userId);
+    // The link still names the invited address, which is what accounts checks the code against.
+    assert.ok(ds[0]!.kind === 'send' && ds[0]!.message.kind === 'invitation');
+    assert.equal(ds[0]!.message.email, 'bob@work.example');
+    assert.equal(ds[0]!.message.inviteeUsername, 'bob');
   });
 
   it('suppresses an organization invitation for an existing user whose primary is unverified', () => {

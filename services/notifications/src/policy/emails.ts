@@ -55,6 +55,7 @@ export type EmailMessage =
   | { kind: 'site-admin-changed'; username: string; siteAdmin: boolean; at: string }
   | {
       kind: 'invitation';
+      /** The invited address (the invitation link names it), whoever the email goes to. */
       email: string;
       inviterUsername: string;
       organization?: string;
