@@ -29,7 +29,7 @@ let admin: { id: string; auth: string };
 
 before(async () => {
   stack = await startStack({ label: 'flows' });
-  accounts = new Accounts(stack.accounts.url);
+  accounts = new Accounts(stack.accounts.url, stack.secrets);
   notifications = new Notifications(stack.notifications.url, () => admin.auth);
   admin = await bootstrapAdmin(accounts, stack.notifications.url);
 });
@@ -202,5 +202,12 @@ describe('end to end: account flows', () => {
       stack.mailbox.to(p.email).map((m) => m.subject),
       [`Set your password on ${site()}`, `An API key was created on your ${site()} account`],
     );
+  });
+});
+
+describe('end to end: secrets', () => {
+  it("no API key, link code or SMTP password reached either service's log", () => {
+    assert.ok(stack.secrets.size > 0, 'the scenarios handled secrets');
+    assert.deepEqual(stack.leakedSecrets(), []);
   });
 });

@@ -86,7 +86,11 @@ export function linkIn(email: ReceivedEmail, prefix: string): URL {
 }
 
 export class Accounts {
-  constructor(readonly url: string) {}
+  /** `secrets` collects every API key secret and link code this client handles, to check the logs for them. */
+  constructor(
+    readonly url: string,
+    private readonly secrets: Set<string> = new Set(),
+  ) {}
 
   async signUp(
     p: { username: string; email: string; password: string },
@@ -122,6 +126,7 @@ export class Accounts {
       201,
       'create API key',
     );
+    this.secrets.add(body.secret);
     return body;
   }
 
@@ -135,6 +140,8 @@ export class Accounts {
 
   /** Follows a link from an email as an API client (JSON answer). */
   async follow(link: URL) {
+    const code = link.searchParams.get('code');
+    if (code) this.secrets.add(code);
     return call(link.origin, 'GET', `${link.pathname}${link.search}`);
   }
 }

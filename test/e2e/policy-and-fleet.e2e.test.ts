@@ -33,7 +33,7 @@ let admin: Awaited<ReturnType<typeof bootstrapAdmin>>;
 
 before(async () => {
   stack = await startStack({ label: 'policy' });
-  accounts = new Accounts(stack.accounts.url);
+  accounts = new Accounts(stack.accounts.url, stack.secrets);
   notifications = new Notifications(stack.notifications.url, () => admin.auth);
   admin = await bootstrapAdmin(accounts, stack.notifications.url);
 });
@@ -160,6 +160,10 @@ describe('end to end: invitations', () => {
 
   it('an invitation of an existing user goes to its verified primary', async () => {
     const invitee = await apiUser('member');
+    // The invitation is an event of the inviter's stream, the user's creation one of its own: they may
+    // travel on different partitions. Wait until notifications knows the invitee (its key email came).
+    await accounts.createKey(invitee.id, admin.auth, 'member key');
+    await stack.mailbox.waitFor(invitee.person.email, /^An API key was created/);
     expectStatus(
       await call(stack.accounts.url, 'POST', '/invitations', {
         auth: admin.auth,
@@ -171,15 +175,19 @@ describe('end to end: invitations', () => {
     const mail = await stack.mailbox.waitFor(invitee.person.email, /invited you to/);
     assert.equal(mail.subject, `${admin.username} invited you to platform on ${site()}`);
     assert.deepEqual(describeDeliveries(await notifications.settled({ userId: invitee.id })), [
+      `api-key-created → ${invitee.person.email} (sent)`,
       `invitation → ${invitee.person.email} (sent)`,
     ]);
-    assert.equal(stack.mailbox.to(invitee.person.email).length, 1);
+    assert.equal(stack.mailbox.to(invitee.person.email).length, 2);
   });
 });
 
 describe('end to end: an event from another fleet service', () => {
   it('CodeMonitorTriggered reaches a verified primary; an unverified one is suppressed; a malformed message is dead-lettered', async () => {
     const verified = await apiUser('watcher');
+    // Another topic, so no order with the user's own events: wait until notifications knows the user.
+    await accounts.createKey(verified.id, admin.auth, 'watcher key');
+    await stack.mailbox.waitFor(verified.person.email, /^An API key was created/);
     const unverifiedPerson = newPerson('unready');
     const unverified = await accounts.signUp(unverifiedPerson);
     await stack.mailbox.waitFor(unverifiedPerson.email, /^Verify your email on/);
@@ -235,6 +243,7 @@ describe('end to end: an event from another fleet service', () => {
       assert.equal(suppressed.suppressionReason, 'primary-unverified');
       assert.deepEqual(subjects(unverifiedPerson.email), [`Verify your email on ${site()}`]);
       assert.deepEqual(describeDeliveries(await notifications.settled({ userId: verified.id })), [
+        `api-key-created → ${verified.person.email} (sent)`,
         `code-monitor-triggered → ${verified.person.email} (sent)`,
       ]);
 
@@ -314,5 +323,12 @@ describe('end to end: a single-sign-on-only site', () => {
       `Verify your email on ${site()}`,
       `Reset your password on ${site()}`,
     ]);
+  });
+});
+
+describe('end to end: secrets', () => {
+  it("no API key, link code or SMTP password reached either service's log", () => {
+    assert.ok(stack.secrets.size > 0, 'the scenarios handled secrets');
+    assert.deepEqual(stack.leakedSecrets(), []);
   });
 });

@@ -30,6 +30,10 @@ export interface Stack {
   siteConfig: SiteConfigFile;
   writeSiteConfig(config: SiteConfigFile): void;
   mailbox: Mailbox;
+  /** Secrets the scenarios saw (API keys, link codes) besides the SMTP password; none may reach a log. */
+  secrets: Set<string>;
+  /** Every secret of `secrets` (and the SMTP password) found in either service's output. */
+  leakedSecrets(): { service: string; secret: string }[];
   stop(): Promise<void>;
 }
 
@@ -76,7 +80,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }
   };
   try {
-    const smtp = await startSmtpServer();
+    // Authenticated like a real relay (PLAIN is allowed in clear text to a loopback host only).
+    const smtpUser = { username: 'sitemail', password: `smtp-${randomBytes(12).toString('hex')}` };
+    const smtp = await startSmtpServer({ auth: 'PLAIN', users: [smtpUser] });
     cleanups.push(() => smtp.close());
     const kafka = await testKafka({
       topics: [
@@ -95,7 +101,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       externalURL: `http://127.0.0.1:${accountsPort}`,
       'email.senderName': 'E2E Instance',
       'email.address': 'noreply@e2e.example.com',
-      'email.smtp': { host: smtp.host, port: smtp.port, authentication: 'none', domain: 'e2e.example.com' },
+      'email.smtp': {
+        host: smtp.host,
+        port: smtp.port,
+        authentication: 'PLAIN',
+        username: smtpUser.username,
+        password: smtpUser.password,
+        domain: 'e2e.example.com',
+      },
       'auth.providers': [{ type: 'builtin' }, { type: 'github' }],
     };
     const siteConfigPath = join(dir, 'site-config.jsonc');
@@ -109,6 +122,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     };
     writeSiteConfig(siteConfig);
 
+    const secrets = new Set<string>();
     const common = {
       KAFKA_BROKERS: kafka.brokers.join(','),
       SITE_CONFIG: siteConfigPath,
@@ -151,6 +165,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       },
       writeSiteConfig,
       mailbox: new Mailbox(smtp),
+      secrets,
+      leakedSecrets: () =>
+        [accounts, notifications].flatMap((service) =>
+          [smtpUser.password, ...secrets]
+            .filter((secret) => service.output().includes(secret))
+            .map((secret) => ({ service: service.name, secret: `${secret.slice(0, 6)}…` })),
+        ),
       stop: cleanup,
     };
   } catch (err) {
