@@ -209,5 +209,7 @@ describe('end to end: secrets', () => {
   it("no API key, link code or SMTP password reached either service's log", () => {
     assert.ok(stack.secrets.size > 0, 'the scenarios handled secrets');
     assert.deepEqual(stack.leakedSecrets(), []);
+    // Not silence: the requests that carried link codes were logged, with the code redacted.
+    assert.match(stack.accounts.output(), /verify-email\?[^"\s]*code=REDACTED/);
   });
 });
