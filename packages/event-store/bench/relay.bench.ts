@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { kafkaBus } from '@sitemail/bus';
+import { kafkaBus, type OutgoingMessage, type Publisher } from '@sitemail/bus';
 import { type FleetEvent, toWireMessage } from '@sitemail/contracts';
 import { openDatabase } from '@sitemail/db';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
@@ -242,9 +242,17 @@ async function main() {
     );
 
     // 3. The relay drains the N appended events.
-    const publisher = await bus.publisher();
+    const busPublisher = await bus.publisher();
+    // Lag ends when Kafka acknowledged the message (before the relay's cursor update).
+    let lagSink: ((messages: OutgoingMessage[], ackedAt: number) => void) | undefined;
+    const publisher: Publisher = {
+      async publish(topic, messages) {
+        await busPublisher.publish(topic, messages);
+        lagSink?.(messages, performance.now());
+      },
+      close: () => busPublisher.close(),
+    };
     let published = 0;
-    let lagSink: ((events: StoredEvent[]) => void) | undefined;
     let drained: () => void = () => {};
     const drainedAll = new Promise<void>((resolve) => {
       drained = resolve;
@@ -260,7 +268,6 @@ async function main() {
       onPublished(events) {
         published += events.length;
         if (published >= N) drained();
-        lagSink?.(events);
       },
     });
     const t2 = performance.now();
@@ -279,13 +286,13 @@ async function main() {
     // 4. Lag: one event per transaction at a steady rate, the relay running (woken by the appends).
     const committedAt = new Map<string, number>();
     const lags: number[] = [];
-    lagSink = (events) => {
-      const now = performance.now();
-      for (const e of events) {
-        const at = committedAt.get(e.id);
+    lagSink = (messages, ackedAt) => {
+      for (const m of messages) {
+        const id = m.headers?.ce_id ?? '';
+        const at = committedAt.get(id);
         if (at === undefined) continue;
-        lags.push(now - at);
-        committedAt.delete(e.id);
+        lags.push(ackedAt - at);
+        committedAt.delete(id);
       }
     };
     const lagTotal = Math.round(LAG_RATE * LAG_SECONDS);

@@ -187,6 +187,37 @@ describe(`outbox relay with an in-process publisher (${testDatabaseKind()})`, ()
     await b.stop();
   });
 
+  it('stops within stopTimeoutMs even when the batch in hand hangs, and finishes it in the background', async () => {
+    const name = `stop-${randomUUID()}`;
+    const hanging = new RecordingPublisher();
+    const errors: Array<[unknown, number]> = [];
+    const r = relay(hanging, {
+      name,
+      stopTimeoutMs: 200,
+      onError: (e, attempt) => errors.push([e, attempt]),
+    });
+    hanging.hold();
+    r.start();
+    const stream = randomUUID();
+    await appendMany([stream], 1, new Map());
+    await eventually(() => hanging.heldCalls === 1, 'a publish in flight');
+    await r.stop();
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]?.[1], 0);
+    assert.match(String(errors[0]?.[0]), /not acknowledged within 200 ms/);
+    const row = async () =>
+      (
+        await db.query<{ owner: string | null; published: string }>(
+          'SELECT owner, published::text AS published FROM outbox_relays WHERE name = $1',
+          [name],
+        )
+      ).rows[0];
+    assert.notEqual((await row())?.owner, null, 'still owned while the batch is in flight');
+    hanging.release();
+    await eventually(async () => (await row())?.owner === null, 'the name to be given up');
+    assert.notEqual((await row())?.published, '0', 'the acknowledged batch moved the cursor');
+  });
+
   it('orders by transaction id as a number, not as text (99 before 100)', async () => {
     const fresh = await testDatabase('relay_order');
     try {

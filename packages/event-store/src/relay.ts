@@ -17,7 +17,10 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** How often an idle relay looks for new events. Appends in this process wake it at once. Default 250. */
   pollIntervalMs?: number;
-  /** Called on every failed attempt (publish, database, lost lease); the relay retries after a backoff. */
+  /**
+   * Called on every failed attempt (publish, database, lost lease) with its number from 1; the relay
+   * retries after a backoff. Attempt 0: stop() gave up waiting for the batch in hand.
+   */
   onError?: (err: unknown, attempt: number) => void;
   /** One cursor and one active instance per name. Default: the topic. */
   name?: string;
@@ -25,6 +28,12 @@ export interface OutboxRelayOptions {
   leaseMs?: number;
   /** Backoff between failed attempts: doubles from initialMs up to maxMs. Default 100 → 5 000. */
   retry?: { initialMs?: number; maxMs?: number };
+  /**
+   * How long stop() waits for the batch in hand (a publish to a down broker can take a while with
+   * the client's own retries). After it, stop() resolves and the batch finishes in the background.
+   * Default 10 000.
+   */
+  stopTimeoutMs?: number;
   /** Called after the bus acknowledged `events` and the cursor moved past them. */
   onPublished?: (events: StoredEvent[]) => void;
 }
@@ -38,7 +47,7 @@ export interface RelayPosition {
 export interface OutboxRelay {
   /** Starts relaying in the background; does nothing when already started. */
   start(): void;
-  /** Finishes the batch in hand, gives the name up for another instance, and resolves. */
+  /** Finishes the batch in hand (waiting up to stopTimeoutMs), gives the name up for another instance, and resolves. */
   stop(): Promise<void>;
   /** The cursor as this instance last saw it, or null before it first read it. */
   publishedUpTo(): RelayPosition | null;
@@ -101,6 +110,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   if (typeof topic !== 'string' || topic.length === 0)
     throw new RangeError('topic must be a non-empty string');
 
+  const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
+  const report = (err: unknown, attempt: number) => {
+    try {
+      onError(err, attempt);
+    } catch {
+      // A failing error handler must not stop the relay.
+    }
+  };
   const owner = `${hostname()}:${process.pid}:${randomUUID()}`;
   let running = false;
   let loop: Promise<void> | undefined;
@@ -247,13 +264,21 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       } catch (err) {
         prefetch = null;
         failures++;
-        try {
-          onError(err, failures);
-        } catch {
-          // A failing error handler must not stop the relay.
-        }
+        report(err, failures);
         await sleep(backoffMs(failures), false);
       }
+    }
+    // Stopped: give the name up so a standby takes over now rather than when the lease runs out.
+    if (leaseValidUntil > 0) {
+      leaseValidUntil = 0;
+      await db
+        .query('UPDATE outbox_relays SET owner = NULL, lease_until = NULL WHERE name = $1 AND owner = $2', [
+          name,
+          owner,
+        ])
+        .catch(() => {
+          // The lease runs out by itself; another instance takes over then.
+        });
     }
   }
 
@@ -262,25 +287,31 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (running) return;
       running = true;
       unsubscribe = onAppended(db, wake);
-      loop = run();
+      // A loop that outlived a timed-out stop() finishes first: one loop per instance at a time.
+      loop = (loop ?? Promise.resolve()).then(run);
     },
     async stop() {
       if (!running) return;
       running = false;
       unsubscribe?.();
       interrupt();
-      await loop;
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        loop?.then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), stopTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
       for (const w of waiters.splice(0)) w.reject(new Error(`outbox relay "${name}" stopped`));
-      if (leaseValidUntil > 0) {
-        leaseValidUntil = 0;
-        await db
-          .query('UPDATE outbox_relays SET owner = NULL, lease_until = NULL WHERE name = $1 AND owner = $2', [
-            name,
-            owner,
-          ])
-          .catch(() => {
-            // The lease runs out by itself; another instance takes over then.
-          });
+      if (!finished) {
+        report(
+          new Error(
+            `outbox relay "${name}": the batch in hand was not acknowledged within ${stopTimeoutMs} ms of stop(); ` +
+              'the name is given up when it is, or when the lease runs out',
+          ),
+          0,
+        );
       }
     },
     publishedUpTo: () => (cursor ? { ...cursor } : null),
