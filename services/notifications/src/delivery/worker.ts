@@ -205,22 +205,21 @@ export class DeliveryWorker {
       );
   }
 
+  /** Waits `ms`, or less if woken; a wake-up that came while the worker was busy ends the next wait at once. */
   private sleep(ms: number): Promise<void> {
     if (this.woken || !this.running) {
       this.woken = false;
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const finish = () => {
         clearTimeout(timer);
-        resolve();
-      }
-      this.wakeUp = () => {
         this.wakeUp = undefined;
         this.woken = false;
-        done();
+        resolve();
       };
+      const timer = setTimeout(finish, ms);
+      this.wakeUp = finish;
     });
   }
 
