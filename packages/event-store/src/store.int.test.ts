@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import type { Database } from '@sitemail/db';
 import { type TestDatabase, testDatabase, testDatabaseKind } from '@sitemail/testkit';
 import {
   createEventStore,
@@ -219,4 +220,47 @@ describe(`event store (${testDatabaseKind()})`, () => {
     assert.equal(rows[0]?.xid, rows[1]?.xid);
     assert.ok(BigInt(rows[2]?.xid ?? 0) > BigInt(rows[1]?.xid ?? 0));
   });
+
+  // Needs a second connection (A commits while B's transaction is open): Postgres only, PGlite has one.
+  if (testDatabaseKind() === 'postgres') {
+    it('refuses to commit a later position with a lower transaction id than the one before it', async () => {
+      const stream = randomUUID();
+      await store.append(stream, 0, [{ type: 'A', data: 0 }]);
+      const err = await db
+        .transaction(async (outer) => {
+          // B takes its transaction id first...
+          await outer.query('SELECT pg_current_xact_id()');
+          // ...A (another connection, a higher id) appends position 2 and commits...
+          await store.append(stream, 1, [{ type: 'A2', data: 1 }]);
+          // ...then B appends position 3 inside its transaction (savepoints stand in for transactions).
+          let n = 0;
+          const inB: Database = {
+            ...db,
+            query: outer.query,
+            async transaction(fn) {
+              const savepoint = `b${n++}`;
+              await outer.query(`SAVEPOINT ${savepoint}`);
+              try {
+                const result = await fn(outer);
+                await outer.query(`RELEASE SAVEPOINT ${savepoint}`);
+                return result;
+              } catch (e) {
+                await outer.query(`ROLLBACK TO SAVEPOINT ${savepoint}`);
+                throw e;
+              }
+            },
+          };
+          return createEventStore(inB).append(stream, 2, [{ type: 'B3', data: 2 }]);
+        })
+        .then(
+          () => assert.fail('should be refused'),
+          (e: unknown) => e,
+        );
+      assert.match(String(err), /overtook/);
+      assert.deepEqual(
+        (await store.readStream(stream)).map((e) => e.type),
+        ['A', 'A2'],
+      );
+    });
+  }
 });

@@ -123,6 +123,27 @@ async function bumpStreamVersion(
   return current.rows[0]?.version ?? 0;
 }
 
+class TransactionIdOvertaken extends Error {
+  constructor() {
+    super('a concurrent append to the stream overtook this one five times; retry the command');
+  }
+}
+
+/**
+ * Whether the stream's last event was written by a transaction with a higher id than ours. Writers
+ * of a stream queue on its row, but Postgres hands out the id at the start of the UPDATE, before
+ * the wait: a writer can take id 100, wait behind one that took 101, and then (if its expected
+ * version happens to match the new one) commit the later position with the lower id, which the
+ * relay's (xid, seq) order would publish first. Such a transaction starts over with a new id.
+ */
+async function overtaken(tx: Queryable, streamId: string): Promise<boolean> {
+  const res = await tx.query<{ overtaken: boolean | null }>(
+    `SELECT (SELECT xid FROM events WHERE stream_id = $1 ORDER BY position DESC LIMIT 1) > pg_current_xact_id() AS overtaken`,
+    [streamId],
+  );
+  return res.rows[0]?.overtaken === true;
+}
+
 function isUniqueViolation(err: unknown, constraint: string): boolean {
   const e = err as { code?: unknown; constraint?: unknown; message?: unknown };
   return e?.code === '23505' && (e.constraint === constraint || String(e.message).includes(constraint));
@@ -155,21 +176,26 @@ export function createEventStore(db: Database): EventStore {
         return `($${b + 1}::uuid, $${b + 2}, $${b + 3}::int, $${b + 4}, $${b + 5}::jsonb, $${b + 6}::timestamptz, $${b + 7}::int)`;
       });
       const sql = `INSERT INTO events (event_id, stream_id, position, type, data, time, schema_version) VALUES ${tuples.join(', ')}`;
-      try {
-        await db.transaction(async (tx) => {
-          const actual = await bumpStreamVersion(
-            tx,
-            streamId,
-            expectedVersion,
-            expectedVersion + stored.length,
-          );
-          if (actual !== null) throw new StreamVersionConflictError(streamId, expectedVersion, actual);
-          await tx.query(sql, params);
-          await options.project?.(tx, stored);
-        });
-      } catch (err) {
-        if (isUniqueViolation(err, 'events_event_id_key')) throw new DuplicateEventIdError(streamId);
-        throw err;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await db.transaction(async (tx) => {
+            const actual = await bumpStreamVersion(
+              tx,
+              streamId,
+              expectedVersion,
+              expectedVersion + stored.length,
+            );
+            if (actual !== null) throw new StreamVersionConflictError(streamId, expectedVersion, actual);
+            if (expectedVersion > 0 && (await overtaken(tx, streamId))) throw new TransactionIdOvertaken();
+            await tx.query(sql, params);
+            await options.project?.(tx, stored);
+          });
+          break;
+        } catch (err) {
+          if (err instanceof TransactionIdOvertaken && attempt < 5) continue;
+          if (isUniqueViolation(err, 'events_event_id_key')) throw new DuplicateEventIdError(streamId);
+          throw err;
+        }
       }
       notifyAppended(db);
       return stored;
