@@ -226,14 +226,8 @@ export function createAccounts(deps: AccountsDeps) {
                 at,
               ]);
             }
-            if (input.invitation) {
-              await useLink(tx, input.invitation.tokenSha256, at);
-              await tx.query('UPDATE invitations SET accepted_at = $2, accepted_by = $3 WHERE id = $1', [
-                input.invitation.invitationId,
-                at,
-                userId,
-              ]);
-            }
+            // Using the invitation's link is what accepting it means (its side-table row says when).
+            if (input.invitation) await useLink(tx, input.invitation.tokenSha256, at);
           },
         },
       );

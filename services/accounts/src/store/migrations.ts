@@ -68,9 +68,7 @@ CREATE TABLE invitations (
   organization text,
   invitee_user_id uuid,
   created_at timestamptz NOT NULL,
-  expires_at timestamptz NOT NULL,
-  accepted_at timestamptz,
-  accepted_by uuid
+  expires_at timestamptz NOT NULL
 );
 CREATE INDEX invitations_email ON invitations (email);
 CREATE TABLE site_bootstrap (

@@ -218,7 +218,9 @@ export function createQueries(db: Queryable) {
         expires_at: Date;
         accepted_at: Date | null;
       }>(
-        `SELECT i.*, u.username AS inviter_username FROM invitations i JOIN users u ON u.id = i.inviter_id WHERE i.id = $1`,
+        `SELECT i.*, u.username AS inviter_username,
+           (SELECT t.used_at FROM link_tokens t WHERE t.invitation_id = i.id) AS accepted_at
+         FROM invitations i JOIN users u ON u.id = i.inviter_id WHERE i.id = $1`,
         [id],
       );
       const row = rows[0];
