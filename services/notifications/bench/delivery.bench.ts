@@ -28,6 +28,10 @@ const { values } = parseArgs({
     /** Only the worker phase (for profiling it). */
     'worker-only': { type: 'boolean', default: false },
     rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '3' },
+    /** Emails handed to the mailer per connection (the worker's sendAhead). */
+    'send-ahead': { type: 'string', default: '2' },
+    /** Raw baseline with connections never recycled (maxMessages Infinity) instead of nodemailer's 100. */
+    'raw-unlimited': { type: 'boolean', default: false },
   },
 });
 const N = Number(values.emails);
@@ -192,9 +196,11 @@ async function benchRawPooled(port: number, site: SiteConfig) {
     port,
     secure: false,
     ignoreTLS: true,
+    // nodemailer's pool as it comes, with the same size: what the service's mailer builds on
+    // (it too leaves maxMessages at the default 100 per connection).
     pool: true,
     maxConnections: POOL,
-    maxMessages: Number.POSITIVE_INFINITY,
+    ...(values['raw-unlimited'] ? { maxMessages: Number.POSITIVE_INFINITY } : {}),
   });
   const rss = rssSampler();
   const started = performance.now();

@@ -19,6 +19,7 @@ const { values } = parseArgs({
     port: { type: 'string' },
     schema: { type: 'string' },
     url: { type: 'string' },
+    'send-ahead': { type: 'string', default: '2' },
   },
 });
 const N = Number(values.emails);
@@ -68,6 +69,7 @@ const worker = new DeliveryWorker({
   siteConfig: () => site,
   linkTokenKeys: parseLinkTokenKey(`bench:${Buffer.alloc(32, 1).toString('base64')}`),
   concurrency: POOL,
+  sendAhead: Number(values['send-ahead']),
   pollIntervalMs: 200,
   workerId: 'bench',
 });
