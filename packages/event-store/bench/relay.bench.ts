@@ -1,12 +1,12 @@
-// npm run bench:relay [-- --events 100000 --batch 500 --payload 1024 --partitions P --writers 8 --lag-rate 200 --lag-seconds 10]
+// npm run bench:relay [-- --events 100000 --batch 500 --payload 1024 --partitions P --writers 8 --rounds 4 --lag-rate 200 --lag-seconds 10]
 // (or BENCH_EVENTS, BENCH_BATCH, ... in the environment)
 //
 // Appends N events (1 KB payload each) to the event store on real Postgres (DATABASE_URL, default
 // postgres://postgres@127.0.0.1:5432/test) in a fresh schema, and measures in the same run:
-//   raw    kafkajs sending pre-built batches of the same messages (the ceiling), to the mock cluster;
-//          run half before and half after the relay, so a machine whose load changes meanwhile
-//          skews both sides alike
+//   raw    kafkajs sending pre-built batches of the same messages (the ceiling), to the mock cluster,
+//          in a child process (its memory is not the relay's)
 //   relay  the outbox relay draining those N events through the Kafka bus (kafkajs)
+// (raw and relay alternate in --rounds rounds, so a machine whose load changes skews both alike)
 //   lag    commit -> acknowledged by Kafka, for events appended live (one per transaction, as
 //          commands do) at a steady rate while the relay runs
 // and prints events/s for raw and relay, their ratio, lag p50/p99 and the process's peak RSS.
@@ -37,6 +37,7 @@ const { values: flags } = parseArgs({
     writers: { type: 'string' },
     'lag-rate': { type: 'string' },
     'lag-seconds': { type: 'string' },
+    rounds: { type: 'string' },
     // Internal: the raw kafkajs baseline runs in a child process, so its memory is not the relay's.
     role: { type: 'string' },
     brokers: { type: 'string' },
@@ -57,6 +58,7 @@ const BATCH = Math.floor(num('batch', 'BENCH_BATCH', 500));
 const PAYLOAD = Math.floor(num('payload', 'BENCH_PAYLOAD', 1024));
 const STREAMS = Math.floor(num('streams', 'BENCH_STREAMS', 1000));
 const WRITERS = Math.floor(num('writers', 'BENCH_WRITERS', 8));
+const ROUNDS = Math.floor(num('rounds', 'BENCH_ROUNDS', 4));
 const LAG_RATE = num('lag-rate', 'BENCH_LAG_RATE', 200);
 const LAG_SECONDS = num('lag-seconds', 'BENCH_LAG_SECONDS', 10);
 const MESSAGE_BYTES = PAYLOAD + 450; // envelope and CloudEvents headers
@@ -169,7 +171,8 @@ async function rawBaseline() {
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   await producer.connect();
-  await producer.send({ topic, acks: -1, messages: ring[0]?.slice(0, 1) ?? [] }); // metadata
+  // Metadata and a warm JIT before the clock starts (each round is a fresh process).
+  for (const batch of ring.slice(0, 2)) await producer.send({ topic, acks: -1, messages: batch });
   const started = performance.now();
   for (let sent = 0, b = 0; sent < count; b++) {
     const batch = ring[b % ring.length] ?? [];
@@ -234,28 +237,37 @@ async function main() {
       `append  ${N} events, ${perAppend} per append, in ${(appendMs / 1000).toFixed(1)} s: ${rate(N, appendMs)} events/s ${memory()}`,
     );
 
-    // 2. Raw kafkajs (in a child process): pre-built batches of the same messages.
-    const rawFirstHalf = Math.ceil(N / 2);
-    const rawBefore = await rawChild(mock.brokers, topics.raw, rawFirstHalf);
-    log(
-      `raw     ${rawFirstHalf} messages in ${(rawBefore.ms / 1000).toFixed(1)} s: ${rate(rawFirstHalf, rawBefore.ms)} msgs/s [child process peak rss ${mib(rawBefore.peakRss)}]`,
-    );
-
-    // 3. The relay drains the N appended events.
+    // 2 and 3, alternating in ROUNDS rounds so that a machine whose load changes meanwhile skews
+    // both alike: the raw kafkajs baseline (a child process) sends N/ROUNDS pre-built messages, then
+    // the relay drains N/ROUNDS events of the backlog. Between its rounds the relay waits at a gate
+    // in front of the publisher; only the time with the gate open counts.
     const busPublisher = await bus.publisher();
+    let gate: Promise<void> | null = null;
+    let openGate = () => {};
+    let roundTarget = 0;
+    let relayed = 0;
+    let roundDone = () => {};
     // Lag ends when Kafka acknowledged the message (before the relay's cursor update).
     let lagSink: ((messages: OutgoingMessage[], ackedAt: number) => void) | undefined;
     const publisher: Publisher = {
       async publish(topic, messages) {
+        if (gate) await gate;
         await busPublisher.publish(topic, messages);
-        lagSink?.(messages, performance.now());
+        const ackedAt = performance.now();
+        lagSink?.(messages, ackedAt);
+        relayed += messages.length;
+        if (roundTarget > 0 && relayed >= roundTarget) {
+          roundTarget = 0;
+          gate = new Promise((resolve) => {
+            openGate = resolve;
+          });
+          roundDone();
+        }
       },
       close: () => busPublisher.close(),
     };
-    let published = 0;
-    let drained: () => void = () => {};
-    const drainedAll = new Promise<void>((resolve) => {
-      drained = resolve;
+    gate = new Promise((resolve) => {
+      openGate = resolve;
     });
     const relay = createOutboxRelay({
       db,
@@ -265,23 +277,35 @@ async function main() {
       toMessage,
       batchSize: BATCH,
       pollIntervalMs: 250,
-      onPublished(events) {
-        published += events.length;
-        if (published >= N) drained();
-      },
     });
-    const t2 = performance.now();
     relay.start();
-    await drainedAll;
-    const relayMs = performance.now() - t2;
-    const relayRate = rate(N, relayMs);
-    log(`relay   ${N} events in ${(relayMs / 1000).toFixed(1)} s: ${relayRate} events/s ${memory()}`);
-
-    const rawAfter = await rawChild(mock.brokers, topics.raw, N - rawFirstHalf);
-    log(
-      `raw     ${N - rawFirstHalf} messages in ${(rawAfter.ms / 1000).toFixed(1)} s: ${rate(N - rawFirstHalf, rawAfter.ms)} msgs/s [child process peak rss ${mib(rawAfter.peakRss)}]`,
-    );
-    const rawRate = rate(N, rawBefore.ms + rawAfter.ms);
+    let rawMs = 0;
+    let rawPeakRss = 0;
+    let relayMs = 0;
+    for (let round = 1; round <= ROUNDS; round++) {
+      const count = Math.floor((N * round) / ROUNDS) - Math.floor((N * (round - 1)) / ROUNDS);
+      const raw = await rawChild(mock.brokers, topics.raw, count);
+      rawMs += raw.ms;
+      rawPeakRss = Math.max(rawPeakRss, raw.peakRss);
+      const before = relayed;
+      const done = new Promise<void>((resolve) => {
+        roundDone = resolve;
+      });
+      roundTarget = Math.floor((N * round) / ROUNDS);
+      const opened = performance.now();
+      gate = null;
+      openGate();
+      await done;
+      const ms = performance.now() - opened;
+      relayMs += ms;
+      log(
+        `round ${round}: raw ${rate(count, raw.ms)} msgs/s [child peak rss ${mib(raw.peakRss)}], relay ${rate(relayed - before, ms)} events/s ${memory()}`,
+      );
+    }
+    gate = null;
+    openGate();
+    const rawRate = rate(N, rawMs);
+    const relayRate = rate(relayed, relayMs);
 
     // 4. Lag: one event per transaction at a steady rate, the relay running (woken by the appends).
     const committedAt = new Map<string, number>();
@@ -334,7 +358,7 @@ async function main() {
     const ratio = relayRate / rawRate;
     log('');
     log(
-      `raw kafkajs    ${rawRate} msgs/s (batches of ${BATCH}, acks=all; a child process, peak RSS ${mib(Math.max(rawBefore.peakRss, rawAfter.peakRss))})`,
+      `raw kafkajs    ${rawRate} msgs/s (batches of ${BATCH}, acks=all; a child process, peak RSS ${mib(rawPeakRss)})`,
     );
     log(
       `relay          ${relayRate} events/s (${onTopic} messages on its topic, ${N + lags.length} expected)`,

@@ -166,8 +166,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   };
 
+  let registered = false;
   async function claim(): Promise<boolean> {
-    await db.query('INSERT INTO outbox_relays (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]);
+    if (!registered) {
+      await db.query('INSERT INTO outbox_relays (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]);
+      registered = true;
+    }
     const sentAt = Date.now();
     const res = await db.query<RelayPosition>(
       `UPDATE outbox_relays SET owner = $2, lease_until = clock_timestamp() + $3 * interval '1 millisecond'
