@@ -466,6 +466,33 @@ export function createAccounts(deps: AccountsDeps) {
       return { user: await mustGetUser(link.userId), events };
     },
 
+    /** The user changes their own password, proving the current one; outstanding reset links die. */
+    async changePassword(userId: string, currentPassword: string, newPassword: string) {
+      const { rows } = await db.query<{ hash: string }>('SELECT hash FROM passwords WHERE user_id = $1', [
+        userId,
+      ]);
+      const ok = await verifyPassword(currentPassword, rows[0]?.hash ?? (await decoy()));
+      if (!rows[0] || !ok)
+        throw new AccountsError('wrong-password', 'the current password is wrong', 'currentPassword');
+      const hash = await hashPassword(newPassword, passwordCost);
+      const events = await run(userId, () => ({ type: 'ChangePassword', site: site(), now: clock() }), {
+        alsoWrite: async (tx, events) => {
+          const at = events[0]?.time ?? clock().toISOString();
+          await tx.query('UPDATE passwords SET hash = $2, updated_at = $3 WHERE user_id = $1', [
+            userId,
+            hash,
+            at,
+          ]);
+          await tx.query(
+            `UPDATE link_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL
+             AND kind IN ('PasswordSetLinkRequested', 'PasswordResetRequested')`,
+            [userId, at],
+          );
+        },
+      });
+      return { events };
+    },
+
     /**
      * A password reset request. Refused on single-sign-on sites and without SMTP; for an address
      * that is unknown or unverified it does nothing and says the same as on success, so the

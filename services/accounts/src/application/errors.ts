@@ -10,6 +10,7 @@ export class RefusalError extends Error {
 
 export type ProblemCode =
   | 'invalid-input'
+  | 'wrong-password'
   | 'unauthenticated'
   | 'forbidden'
   | 'not-found'
@@ -22,6 +23,7 @@ export type ProblemCode =
 
 const statusOf: Record<ProblemCode, number> = {
   'invalid-input': 400,
+  'wrong-password': 400,
   unauthenticated: 401,
   forbidden: 403,
   'not-found': 404,

@@ -11,6 +11,7 @@ const documented = [
   'PUT /external-accounts/{provider}/{externalId}',
   'GET /users/{userId}',
   'PUT /users/{userId}/site-admin',
+  'PUT /users/{userId}/password',
   'POST /users/{userId}/emails',
   'DELETE /users/{userId}/emails/{email}',
   'PUT /users/{userId}/primary-email',

@@ -213,4 +213,59 @@ describe(`set-password and reset links (${db})`, () => {
     });
     assert.equal(ok.statusCode, 200, 'the refused attempt did not use the link up');
   });
+
+  it('PUT /users/:id/password changes your own password with the current one; other links die', async () => {
+    const user = await userWithKey(h, 'gwen');
+    await h.app.inject({
+      method: 'PUT',
+      url: `/users/${user.id}/emails/gwen@example.com/verified`,
+      headers: admin.auth,
+      payload: { verified: true },
+    });
+    await h.app.inject({
+      method: 'POST',
+      url: '/password-reset-requests',
+      payload: { email: 'gwen@example.com' },
+    });
+    const resetCode = await linkCode(h, user.id, 'PasswordResetRequested');
+    const url = '/users/me/password';
+    const wrong = await h.app.inject({
+      method: 'PUT',
+      url,
+      headers: user.auth,
+      payload: { currentPassword: 'not it at all', newPassword: NEW_PASSWORD },
+    });
+    assert.equal(wrong.statusCode, 400);
+    assert.equal(wrong.json().field, 'currentPassword');
+    const before = (await allEvents(h)).length;
+    const ok = await h.app.inject({
+      method: 'PUT',
+      url,
+      headers: user.auth,
+      payload: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD },
+    });
+    assert.equal(ok.statusCode, 200);
+    assert.deepEqual((await allEvents(h)).slice(before), [{ type: 'PasswordChanged', stream_id: user.id }]);
+    assert.deepEqual((await h.eventStore.readStream(user.id)).at(-1)?.data, { via: 'user' });
+    await createKey(h, 'gwen', 'after-change', NEW_PASSWORD);
+    const reset = await h.app.inject({
+      method: 'POST',
+      url: '/password-reset',
+      payload: { code: resetCode, password: PASSWORD },
+    });
+    assert.equal(reset.statusCode, 400, 'the reset link sent before the change is dead');
+    const someoneElse = await h.app.inject({
+      method: 'PUT',
+      url: `/users/${user.id}/password`,
+      headers: admin.auth,
+      payload: { currentPassword: NEW_PASSWORD, newPassword: PASSWORD },
+    });
+    assert.equal(someoneElse.statusCode, 403);
+    const noAuth = await h.app.inject({
+      method: 'PUT',
+      url,
+      payload: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD },
+    });
+    assert.equal(noAuth.statusCode, 401);
+  });
 });

@@ -72,6 +72,12 @@ export interface SetPasswordByLink extends At {
   site: SitePolicy;
 }
 
+/** The user changes their own password (the handler has checked the current one). */
+export interface ChangePassword extends At {
+  type: 'ChangePassword';
+  site: SitePolicy;
+}
+
 export interface RequestPasswordReset extends At {
   type: 'RequestPasswordReset';
   email: string;
@@ -120,6 +126,7 @@ export type UserCommand =
   | VerifyEmailByLink
   | SetEmailVerified
   | SetPasswordByLink
+  | ChangePassword
   | RequestPasswordReset
   | CreateApiKey
   | RevokeApiKey

@@ -128,6 +128,10 @@ export function decide(command: UserCommand, state: UserState): Decision {
       }
       return changed;
     }
+    case 'ChangePassword': {
+      if (!command.site.builtinAuth) return builtinDisabled();
+      return [{ type: 'PasswordChanged', data: { via: 'user' } }];
+    }
     case 'RequestPasswordReset': {
       if (!command.site.builtinAuth) return builtinDisabled();
       if (!command.site.smtpConfigured) {

@@ -47,6 +47,23 @@ describe('SetPasswordByLink', () => {
   });
 });
 
+describe('ChangePassword', () => {
+  const cmd = (site = withSmtp) => ({ type: 'ChangePassword' as const, site, now });
+  it('records the change, never the password', () => {
+    given([aliceSignedUp(true)])
+      .when(cmd())
+      .thenEmits([{ type: 'PasswordChanged', data: { via: 'user' } }]);
+  });
+  it('refuses on a single-sign-on site', () => {
+    given([aliceSignedUp(true)])
+      .when(cmd(singleSignOn))
+      .thenRefused('builtin-auth-disabled');
+  });
+  it('refuses an unknown user', () => {
+    given([]).when(cmd()).thenRefused('user-not-found');
+  });
+});
+
 describe('RequestPasswordReset', () => {
   const cmd = (email: string, site = withSmtp) => ({
     type: 'RequestPasswordReset' as const,

@@ -7,6 +7,7 @@ import {
   Email,
   IfMatchHeaders,
   json,
+  Message,
   Password,
   parseIfMatch,
   problemsFor,
@@ -20,6 +21,33 @@ const strict = { additionalProperties: false } as const;
 
 /** Users: builtin sign-up, admin- and API-created users, external-provider users, reading one, site admin. */
 export const userRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { accounts, rateLimits }) => {
+  app.put(
+    '/users/:userId/password',
+    {
+      config: { rateLimit: rateLimits.login },
+      schema: {
+        tags: ['users'],
+        summary: 'Change your own password (builtin auth), proving the current one',
+        description:
+          "Outstanding set-password and reset links stop working. Site admins cannot change other users' passwords.",
+        security: [{ apiKey: [] }],
+        params: Type.Object({ userId: UserIdParam }),
+        body: Type.Object(
+          { currentPassword: Type.String({ minLength: 1, maxLength: 256 }), newPassword: Password },
+          strict,
+        ),
+        response: { 200: json(Message, 'The password is changed'), ...problemsFor(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      const { principal, userId } = targetUser(request, request.params.userId);
+      if (userId !== principal.userId)
+        throw new AccountsError('forbidden', 'only the user can change their password');
+      await accounts.changePassword(userId, request.body.currentPassword, request.body.newPassword);
+      return { message: 'Your password is changed.' };
+    },
+  );
+
   app.post(
     '/sign-up',
     {
