@@ -46,7 +46,8 @@ interface RunOptions {
   writeWhenNoEvents?: boolean;
 }
 
-const MAX_ATTEMPTS = 4;
+// Each lost race means another command on the user committed, so N concurrent commands need at most N attempts.
+const MAX_ATTEMPTS = 8;
 
 const uniqueViolation = (err: unknown): string | null => {
   const e = err as { code?: unknown; constraint?: unknown; message?: unknown } | null;

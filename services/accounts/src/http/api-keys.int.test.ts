@@ -155,6 +155,45 @@ describe(`API keys (${db})`, () => {
     assert.equal(otherCreate.statusCode, 403);
   });
 
+  it('concurrent commands on one user are all decided on fresh state: no lost or duplicated event', async () => {
+    const before = (await h.eventStore.readStream(bob.id)).length;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        h.app.inject({
+          method: 'POST',
+          url: '/users/me/api-keys',
+          headers: bob.auth,
+          payload: { name: `parallel-${i}` },
+        }),
+      ),
+    );
+    assert.deepEqual(
+      results.map((r) => r.statusCode),
+      [201, 201, 201, 201, 201, 201],
+    );
+    const events = (await h.eventStore.readStream(bob.id)).slice(before);
+    assert.deepEqual(
+      events.map((e) => e.position),
+      Array.from({ length: 6 }, (_, i) => before + i + 1),
+    );
+    assert.deepEqual(
+      events.map((e) => (e.data as { name: string }).name).sort(),
+      Array.from({ length: 6 }, (_, i) => `parallel-${i}`),
+    );
+    // Same name at once: one key, one 409.
+    const same = await Promise.all(
+      [1, 2].map(() =>
+        h.app.inject({
+          method: 'POST',
+          url: '/users/me/api-keys',
+          headers: bob.auth,
+          payload: { name: 'twin' },
+        }),
+      ),
+    );
+    assert.deepEqual(same.map((r) => r.statusCode).sort(), [201, 409]);
+  });
+
   it('DELETE revokes: ApiKeyRevoked, the key stops working at once; 404 for unknown or revoked keys', async () => {
     const res = await h.app.inject({
       method: 'DELETE',
