@@ -44,7 +44,8 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
     ids.userKey = (await handle(user.apiKeyCreated('bob key', apiKeySecretSha256(USER_KEY)))).deliveryIds[0]!;
     ids.verification = (await handle(user.verificationRequested('bob@example.com'))).deliveryIds[0]!;
 
-    app = Fastify({ logger: false });
+    // As startNotifications builds it: unknown fields are refused, not silently dropped.
+    app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
     await app.register(notificationsApp, {
       db,
       siteConfig: () => site,
@@ -175,6 +176,9 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
     const badLimit = await get('/deliveries?limit=0', ADMIN_KEY);
     assert.equal(badLimit.statusCode, 400);
     assert.match(badLimit.json().detail, /limit/);
+    const unknown = await get('/deliveries?colour=red', ADMIN_KEY);
+    assert.equal(unknown.statusCode, 400);
+    assert.match(unknown.json().detail, /unknown querystring field "colour"/);
     const badId = await get('/deliveries/nope', ADMIN_KEY);
     assert.equal(badId.statusCode, 400);
     assert.match(badId.json().detail, /id/);

@@ -37,15 +37,13 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.validation) {
       const first = error.validation[0];
-      const field =
-        first?.instancePath?.split('/').filter(Boolean).join('.') ||
-        (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
+      const params = (first?.params ?? {}) as { missingProperty?: string; additionalProperty?: string };
+      const path = first?.instancePath?.split('/').filter(Boolean).join('.');
       const where = error.validationContext ?? 'request';
-      return sendProblem(
-        reply,
-        400,
-        `invalid ${where}${field ? ` field "${field}"` : ''}: ${first?.message ?? 'invalid'}`,
-      );
+      const detail = params.additionalProperty
+        ? `unknown ${where} field "${[path, params.additionalProperty].filter(Boolean).join('.')}"`
+        : `invalid ${where}${path || params.missingProperty ? ` field "${path || params.missingProperty}"` : ''}: ${first?.message ?? 'invalid'}`;
+      return sendProblem(reply, 400, detail);
     }
     const status =
       error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
