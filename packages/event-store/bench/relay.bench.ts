@@ -1,4 +1,4 @@
-// npm run bench:relay [-- --events 100000 --batch 500 --payload 1024 --partitions P --writers 8 --rounds 4 --lag-rate 200 --lag-seconds 10]
+// npm run bench:relay [-- --events 100000 --batch 250 --payload 1024 --partitions P --writers 8 --rounds 4 --lag-rate 200 --lag-seconds 10]
 // (or BENCH_EVENTS, BENCH_BATCH, ... in the environment)
 //
 // Appends N events (1 KB payload each) to the event store on real Postgres (DATABASE_URL, default
@@ -54,7 +54,7 @@ const num = (flag: string, env: string, fallback: number) => {
   return n;
 };
 const N = Math.floor(num('events', 'BENCH_EVENTS', 100_000));
-const BATCH = Math.floor(num('batch', 'BENCH_BATCH', 500));
+const BATCH = Math.floor(num('batch', 'BENCH_BATCH', 250));
 const PAYLOAD = Math.floor(num('payload', 'BENCH_PAYLOAD', 1024));
 const STREAMS = Math.floor(num('streams', 'BENCH_STREAMS', 1000));
 const WRITERS = Math.floor(num('writers', 'BENCH_WRITERS', 8));
