@@ -43,6 +43,8 @@ async function main() {
   const line = (lvl: number) => (obj: object, msg?: string) =>
     console.error(JSON.stringify({ level: lvl, time: Date.now(), name: 'site-config', ...obj, msg }));
   const logger = { info: line(30), warn: line(40), error: line(50) };
+  // Configuration errors first, before anything is opened.
+  const listenPort = port();
   const key = linkTokenKey();
   const siteConfig = loadSiteConfig(resolve(env.SITE_CONFIG ?? join(root, 'config/site-config.jsonc')), {
     logger,
@@ -54,7 +56,7 @@ async function main() {
       : { dataDir: join(dataDir, 'notifications') },
   );
   const running = await startNotifications({
-    port: port(),
+    port: listenPort,
     host: env.HOST ?? '127.0.0.1',
     db,
     bus,
