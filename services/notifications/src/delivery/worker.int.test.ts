@@ -172,6 +172,29 @@ describe(`delivery worker against a real SMTP server (${testDatabaseKind()})`, (
     assert.equal((await attempts(db, id!))[0]!.error_step, 'connect');
   });
 
+  it('defers an email queued before SMTP was removed from the config, and sends it once it is back', async () => {
+    const smtp = await startSmtpServer();
+    cleanups.push(() => smtp.close());
+    const configured = siteFor(smtp);
+    let site = configured;
+    const [id] = await queueDeliveries(db, configured, 1);
+    const { 'email.smtp': _removed, ...withoutSmtp } = configured;
+    site = withoutSmtp;
+    const w = worker(db, () => site);
+    w.start();
+    await eventually(async () => ((await delivery(db, id!)).attempt_count >= 1 ? true : undefined));
+    const deferred = await eventually(async () => {
+      const d = await delivery(db, id!);
+      return d.status === 'deferred' ? d : undefined;
+    });
+    assert.match(deferred.last_error ?? '', /no SMTP server configured \(in email\.smtp\)/);
+    site = configured;
+    await eventually(async () => ((await delivery(db, id!)).status === 'sent' ? true : undefined));
+    await w.stop();
+    assert.equal(smtp.received.length, 1);
+    assert.equal((await attempts(db, id!))[0]!.error_step, 'config');
+  });
+
   it('reclaims a delivery whose worker crashed mid-send and sends it', async () => {
     const smtp = await startSmtpServer();
     cleanups.push(() => smtp.close());

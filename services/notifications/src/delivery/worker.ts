@@ -362,7 +362,9 @@ function classify(err: unknown): {
     return {
       message: err.message,
       step: err.step,
-      permanent: err.permanent,
+      // The policy suppresses emails when the config cannot send; a config error here means it
+      // changed after the email was queued. Retrying gives the admin the backoff window to fix it.
+      permanent: err.permanent && err.step !== 'config',
       ...(err.responseCode !== undefined ? { responseCode: err.responseCode } : {}),
     };
   }
