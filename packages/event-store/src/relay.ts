@@ -322,7 +322,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     isActive: () => running && leaseValidUntil > Date.now(),
     async waitUntilIdle() {
       if (!running) throw new Error(`outbox relay "${name}" is not running`);
-      await prepareEventStore(db);
+      if (!prepared) await prepareEventStore(db);
       const res = await db.query<RelayPosition>(
         'SELECT xid::text AS xid, seq::text AS seq FROM events ORDER BY events.xid DESC, events.seq DESC LIMIT 1',
       );
