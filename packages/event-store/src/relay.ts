@@ -219,9 +219,17 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   async function run(): Promise<void> {
     let failures = 0;
-    // The next batch is read while the current one is being published: it starts after the
-    // current one, and is published only once the current one is acknowledged.
+    // Two things overlap with publishing a batch: reading the next one (which starts where this
+    // one ends) and persisting the cursor past the previous one (a commit, so a disk flush). A
+    // batch's cursor move starts only after the previous move succeeded, and from its position.
     let prefetch: { from: RelayPosition; rows: Promise<{ rows: EventRow[] }> } | null = null;
+    let readFrom: RelayPosition | null = null; // end of the last published batch; null: the cursor
+    let moving: Promise<void> | null = null;
+    const settleMove = async () => {
+      const move = moving;
+      moving = null;
+      await move;
+    };
     while (running) {
       try {
         if (!prepared) {
@@ -230,19 +238,22 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         }
         // Renew early (a third of the lease used) so a busy relay never drifts near expiry.
         if (Date.now() > leaseValidUntil - (leaseMs * 2) / 3) {
+          await settleMove();
           prefetch = null;
+          readFrom = null;
           if (!(await claim())) {
             await standBy();
             continue;
           }
         }
-        const from = cursor ?? ZERO;
+        const from = readFrom ?? cursor ?? ZERO;
         woken = false;
         const rows =
           prefetch && prefetch.from === from ? (await prefetch.rows).rows : (await readBatch(from)).rows;
         prefetch = null;
         const last = rows[rows.length - 1];
         if (!last) {
+          await settleMove();
           settleWaiters();
           await sleep(pollIntervalMs, true);
           continue;
@@ -256,22 +267,32 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           prefetch = { from: to, rows: next };
         }
         await publisher.publish(topic, messages);
-        if (!(await advance(from, to, rows.length))) {
-          prefetch = null;
-          leaseValidUntil = 0;
-          throw new RelayLeaseLostError(name);
-        }
-        cursor = to; // the prefetch (if any) was read from this very position object
+        await settleMove();
+        const base = cursor ?? ZERO;
+        const move = advance(base, to, rows.length).then((moved) => {
+          if (!moved) {
+            leaseValidUntil = 0;
+            throw new RelayLeaseLostError(name);
+          }
+          cursor = to;
+          options.onPublished?.(events);
+          settleWaiters();
+        });
+        move.catch(() => {}); // awaited (and its error handled) by settleMove
+        moving = move;
+        readFrom = to; // the prefetch (if any) was read from this very position object
         failures = 0;
-        options.onPublished?.(events);
-        settleWaiters();
       } catch (err) {
+        // A failed publish or cursor move: start again from the cursor as persisted.
         prefetch = null;
+        readFrom = null;
+        await settleMove().catch((e: unknown) => report(e, failures + 1));
         failures++;
         report(err, failures);
         await sleep(backoffMs(failures), false);
       }
     }
+    await settleMove().catch((e: unknown) => report(e, failures + 1));
     // Stopped: give the name up so a standby takes over now rather than when the lease runs out.
     if (leaseValidUntil > 0) {
       leaseValidUntil = 0;
