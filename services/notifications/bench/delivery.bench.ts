@@ -152,6 +152,7 @@ async function benchWorker(
   child: string,
   port: number,
   schema: string,
+  arrivalRate?: number,
 ): Promise<PhaseResult> {
   const args =
     runtime === 'bundled' ? [child] : ['--import', 'tsx', join(import.meta.dirname, 'worker-child.ts')];
@@ -169,6 +170,9 @@ async function benchWorker(
       schema,
       '--url',
       DATABASE_URL,
+      '--send-ahead',
+      values['send-ahead']!,
+      ...(arrivalRate ? ['--arrival-rate', String(Math.round(arrivalRate))] : []),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'], cwd: root },
   );
@@ -279,6 +283,7 @@ async function main() {
     type Result = PhaseResult;
     const row = (name: string, n: number, r: Result) =>
       `  ${name.padEnd(34)} ${String(n).padStart(6)} emails  ${r.rate.toFixed(0).padStart(6)} emails/s  p50 ${r.p50.toFixed(0).padStart(6)} ms  p99 ${r.p99.toFixed(0).padStart(6)} ms  peak RSS ${mb(r.peak)}  CPU ${(r.cpu * 100).toFixed(0)}% of a core${r.pipelineFull !== undefined ? `  pipeline full ${(r.pipelineFull * 100).toFixed(0)}% of the time` : ''}`;
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const workers: Result[] = [];
     const raws: Result[] = [];
     // Worker and raw baseline alternate, so that load from elsewhere on the machine hits both alike.
@@ -294,10 +299,13 @@ async function main() {
     // Once more as `npm start` runs it, through tsx, to show what the loader costs.
     const underTsx = await benchWorker('tsx', child, sink.port, schema);
     console.log(row('delivery worker under tsx', N, underTsx));
+    // Latency under a steady load at half the burst rate, rather than with the whole queue waiting.
+    const steadyRate = Math.max(1, Math.round(median(workers.map((w) => w.rate)) / 2));
+    const steady = await benchWorker('bundled', child, sink.port, schema, steadyRate);
+    console.log(row(`delivery worker, steady ${steadyRate}/s`, N, steady));
     if (values['worker-only']) return;
     const perConnection = await benchConnectionPerEmail(sink.port, site);
     console.log(row('one connection per email', PER_CONNECTION_N, perConnection));
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const ratios = workers.map((w, i) => w.rate / raws[i]!.rate);
     const workerRate = median(workers.map((w) => w.rate));
     const peak = Math.max(...workers.map((w) => w.peak));
@@ -321,7 +329,10 @@ async function main() {
     console.log(
       `                                  ${mb(underTsx.peak)} under tsx (${mb(underTsx.idleRss ?? 0)} before sending)`,
     );
-    console.log('  latency is queued-to-accepted with the whole queue queued at the start (a burst).');
+    console.log(
+      `  steady load ${steadyRate}/s:             p50 ${steady.p50.toFixed(0)} ms, p99 ${steady.p99.toFixed(0)} ms queued-to-accepted`,
+    );
+    console.log('  burst latency is queued-to-accepted with the whole queue queued at the start.');
   } finally {
     await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await db.close();

@@ -20,18 +20,20 @@ const { values } = parseArgs({
     schema: { type: 'string' },
     url: { type: 'string' },
     'send-ahead': { type: 'string', default: '2' },
+    /** Emails queued per second while the worker runs, instead of all at once (a steady load). */
+    'arrival-rate': { type: 'string' },
   },
 });
 const N = Number(values.emails);
 const POOL = Number(values.pool);
 
 /** Queues N deliveries in one statement, as the consumer would have (one processed event each). */
-async function queue(db: Database, n: number): Promise<void> {
+async function queue(db: Database, n: number, from = 1): Promise<void> {
   await db.query(
     `WITH ev AS (
        INSERT INTO processed_events (event_id, event_type, user_id, position, decisions)
        SELECT gen_random_uuid(), 'CodeMonitorTriggered', '0b6f4c1e-8d1a-4b9e-9a57-3f2d1c0e5a11', i, '[]'
-       FROM generate_series(1, $1) AS i
+       FROM generate_series($2::int, $2::int + $1 - 1) AS i
        RETURNING event_id, position
      )
      INSERT INTO deliveries (id, event_id, event_type, decision_index, email_kind, user_id, recipient_address, status,
@@ -40,9 +42,9 @@ async function queue(db: Database, n: number): Promise<void> {
        'bench@example.com', 'queued',
        jsonb_build_object('kind', 'code-monitor-triggered', 'username', 'bench', 'monitorName', 'bench monitor ' || position,
          'query', 'eval( lang:javascript', 'resultCount', 3, 'resultsPath', '/code-monitoring/bench/' || position),
-       '<' || id || '@example.com>', now(), now(), now()
+       '<' || id || '@example.com>', clock_timestamp(), clock_timestamp(), clock_timestamp()
      FROM (SELECT gen_random_uuid() AS id, event_id, position FROM ev) AS q`,
-    [n],
+    [n, from],
   );
 }
 
@@ -60,7 +62,8 @@ const site: SiteConfig = {
 const db = await openDatabase({ url: values.url!, schema: values.schema!, maxConnections: 4 });
 await migrate(db, 'notifications', migrations);
 await db.query('TRUNCATE delivery_attempts, deliveries, processed_events');
-await queue(db, N);
+const arrivalRate = values['arrival-rate'] ? Number(values['arrival-rate']) : undefined;
+if (arrivalRate === undefined) await queue(db, N);
 const idleRss = process.memoryUsage().rss;
 const mailer = createMailer(() => site, { poolSize: POOL });
 const worker = new DeliveryWorker({
@@ -75,9 +78,28 @@ const worker = new DeliveryWorker({
 });
 const cpu = process.cpuUsage();
 // Queued-to-accepted counts from this instant: the whole queue was queued "now" (a burst).
-await db.query('UPDATE deliveries SET created_at = clock_timestamp(), next_attempt_at = clock_timestamp()');
+if (arrivalRate === undefined) {
+  await db.query('UPDATE deliveries SET created_at = clock_timestamp(), next_attempt_at = clock_timestamp()');
+}
 const started = performance.now();
 worker.start();
+// A steady load: every 100 ms the emails due by then are queued, and the worker is told, as the
+// consumer does after a batch.
+const producing =
+  arrivalRate === undefined
+    ? Promise.resolve()
+    : (async () => {
+        let queued = 0;
+        while (queued < N) {
+          const due = Math.min(N, Math.floor(((performance.now() - started) / 1000) * arrivalRate));
+          if (due > queued) {
+            await queue(db, due - queued, queued + 1);
+            queued = due;
+            worker.wake();
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
 // How full the pipeline is: when sends in flight stay at the limit, the worker is not the bottleneck.
 const samples = { n: 0, full: 0 };
 const sampler = setInterval(() => {
@@ -91,6 +113,7 @@ for (;;) {
   if (counts.sent >= N) break;
   await new Promise((r) => setTimeout(r, 50));
 }
+await producing;
 const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
 const used = process.cpuUsage(cpu);
