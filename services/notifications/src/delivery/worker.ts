@@ -167,8 +167,8 @@ export class DeliveryWorker {
   private lastClaimWasFull = false;
 
   /**
-   * Keeps up to `concurrency` claims ready beside those in flight, so a slot that frees is filled
-   * at once and claims go to the database in batches rather than one per email.
+   * Keeps up to `prefetch` claims ready beside those in flight, so a slot that frees is filled at
+   * once and claims go to the database in batches (topped up when half used) rather than one per email.
    */
   private async refill(): Promise<void> {
     // While the database does not take outcomes, claiming more would only grow what is unrecorded.
