@@ -124,9 +124,9 @@ export async function migrate(db: Database, component: string, migrations: Migra
          PRIMARY KEY (component, id))`,
     );
     const done = new Set(
-      (await tx.query<{ id: string }>('SELECT id FROM schema_migrations WHERE component = $1', [component])).rows.map(
-        (r) => r.id,
-      ),
+      (
+        await tx.query<{ id: string }>('SELECT id FROM schema_migrations WHERE component = $1', [component])
+      ).rows.map((r) => r.id),
     );
     const applied: string[] = [];
     for (const m of migrations) {

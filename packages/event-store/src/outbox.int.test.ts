@@ -21,7 +21,6 @@ import { eventually } from '../test/recording-publisher.ts';
 import {
   createEventStore,
   createOutboxRelay,
-  type EventStore,
   type OutboxRelay,
   prepareEventStore,
   type StoredEvent,

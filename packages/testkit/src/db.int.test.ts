@@ -13,7 +13,9 @@ describe(`test database (${testDatabaseKind()})`, () => {
     const a = await testDatabase('iso');
     const b = await testDatabase('iso');
     opened.push(a, b);
-    const migrations = [{ id: '001', sql: 'CREATE TABLE things (id int PRIMARY KEY);\nINSERT INTO things VALUES (1);' }];
+    const migrations = [
+      { id: '001', sql: 'CREATE TABLE things (id int PRIMARY KEY);\nINSERT INTO things VALUES (1);' },
+    ];
     assert.deepEqual(await migrate(a, 'kit', migrations), ['001']);
     assert.deepEqual(await migrate(a, 'kit', migrations), []);
     await migrate(b, 'kit', migrations);

@@ -18,8 +18,14 @@ export interface TestDatabase extends Database {
  * A database isolated in a fresh schema: on the real Postgres of `DATABASE_URL` when set,
  * else on the process's shared PGlite. `kind` says which, so suites can name it.
  */
-export async function testDatabase(label = 't', options: { maxConnections?: number } = {}): Promise<TestDatabase> {
-  const schema = `${label.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40)}_${randomBytes(5).toString('hex')}`;
+export async function testDatabase(
+  label = 't',
+  options: { maxConnections?: number } = {},
+): Promise<TestDatabase> {
+  const schema = `${label
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 40)}_${randomBytes(5).toString('hex')}`;
   const url = process.env.DATABASE_URL;
   const db = url
     ? await openDatabase({ url, schema, maxConnections: options.maxConnections ?? 10 })
@@ -38,4 +44,5 @@ export async function testDatabase(label = 't', options: { maxConnections?: numb
 }
 
 /** Which database the tests in this process use, for test names. */
-export const testDatabaseKind = (): 'postgres' | 'pglite' => (process.env.DATABASE_URL ? 'postgres' : 'pglite');
+export const testDatabaseKind = (): 'postgres' | 'pglite' =>
+  process.env.DATABASE_URL ? 'postgres' : 'pglite';
