@@ -40,6 +40,8 @@ export interface NotificationsAppOptions {
   worker?: WorkerSettings | false;
   /** Apply migrations on start (default true). */
   migrate?: boolean;
+  /** How long a delivery waits for a recipient not known yet before it is suppressed (ms, default 24 h). */
+  awaitRecipientMs?: number;
 }
 
 declare module 'fastify' {
@@ -107,7 +109,11 @@ const workerPlugin = fp<{
   { name: 'notifications-worker', dependencies: ['notifications-mailer'] },
 );
 
-const consumerPlugin = fp<{ bus: Bus | undefined; siteConfig: () => SiteConfig }>(
+const consumerPlugin = fp<{
+  bus: Bus | undefined;
+  siteConfig: () => SiteConfig;
+  awaitRecipientMs: number | undefined;
+}>(
   async (app, o) => {
     if (!o.bus) {
       app.decorate('notificationsConsumer', undefined);
@@ -118,6 +124,7 @@ const consumerPlugin = fp<{ bus: Bus | undefined; siteConfig: () => SiteConfig }
       db: app.notificationsDb,
       siteConfig: o.siteConfig,
       onQueued: () => app.deliveryWorker?.wake(),
+      ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
     });
     app.decorate('notificationsConsumer', consumer);
     app.addHook('onReady', async () => consumer.start());
@@ -173,7 +180,17 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
       poolSize: (settings ? settings.poolSize : undefined) ?? 5,
     });
     await app.register(workerPlugin, { settings, siteConfig: o.siteConfig, linkTokenKeys: o.linkTokenKeys });
-    await app.register(consumerPlugin, { bus: o.bus, siteConfig: o.siteConfig });
+    if (
+      o.awaitRecipientMs !== undefined &&
+      !(Number.isFinite(o.awaitRecipientMs) && o.awaitRecipientMs >= 0)
+    ) {
+      throw new Error(`awaitRecipientMs must be a number of milliseconds >= 0, not ${o.awaitRecipientMs}`);
+    }
+    await app.register(consumerPlugin, {
+      bus: o.bus,
+      siteConfig: o.siteConfig,
+      awaitRecipientMs: o.awaitRecipientMs,
+    });
 
     const authenticate = apiKeyAuthenticator(o.db);
     await app.register(deliveryRoutes, { db: o.db, authenticate });

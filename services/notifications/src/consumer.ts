@@ -28,6 +28,8 @@ export interface NotificationsConsumerOptions {
   onQueued?: () => void;
   groupId?: string;
   clock?: () => Date;
+  /** How long a delivery waits for a recipient not known yet (ms, default 24 h). */
+  awaitRecipientMs?: number;
 }
 
 /**
@@ -47,8 +49,10 @@ export function createNotificationsConsumer(o: NotificationsConsumerOptions): Co
     handleBatch: async (batch: DecodedMessage<FleetEvent>[]) => {
       let queued = 0;
       for (const { value } of batch) {
-        const handled = await handleEvent(o.db, value, o.siteConfig(), clock());
-        queued += handled.queued;
+        const handled = await handleEvent(o.db, value, o.siteConfig(), clock(), {
+          ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
+        });
+        queued += handled.queued + handled.released;
       }
       if (queued > 0) o.onQueued?.();
     },

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FleetEvent } from '@sitemail/contracts';
 import type { Database, Queryable } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
+import { defaultAwaitRecipientMs, redecideAwaitingFor } from './delivery/awaiting.ts';
 import { type Decision, decideNotifications, recipientUserIdFor } from './policy/decide.ts';
 import { evolveRecipient, type Recipient } from './recipients/recipient.ts';
 import { loadRecipient, saveRecipient } from './recipients/store.ts';
@@ -10,9 +11,16 @@ export interface HandledEvent {
   /** True when the event had been processed before: nothing new was created. */
   duplicate: boolean;
   decisions: Decision[];
-  /** Ids of the deliveries created (queued and suppressed). */
+  /** Ids of the deliveries created (queued, suppressed and awaiting their recipient). */
   deliveryIds: string[];
   queued: number;
+  /** Deliveries of earlier events that awaited this event's user and are now queued. */
+  released: number;
+}
+
+export interface HandleEventOptions {
+  /** How long a delivery waits for a recipient not known yet (ms, default 24 h). */
+  awaitRecipientMs?: number;
 }
 
 /** The right-hand side of Message-IDs: the sender's domain, so receivers see a stable, plausible id. */
@@ -27,14 +35,19 @@ function messageIdDomain(site: SiteConfig): string {
  * becomes a delivery (queued, or suppressed with its reason). A redelivered or replayed event hits
  * the primary key of processed_events and creates nothing; the projection still catches up, so
  * replaying the topic into an emptied projection rebuilds it without sending anything.
+ *
+ * An email whose recipient has not reached notifications yet (another topic, or an invitation in
+ * the inviter's stream) becomes a delivery awaiting its recipient, kept with its event; when the
+ * user's events move the projection, the same transaction decides it again (see delivery/awaiting.ts).
  */
 export async function handleEvent(
   db: Database,
   event: FleetEvent,
   site: SiteConfig,
   now: Date,
+  options: HandleEventOptions = {},
 ): Promise<HandledEvent> {
-  return db.transaction((tx) => handleEventIn(tx, event, site, now));
+  return db.transaction((tx) => handleEventIn(tx, event, site, now, options));
 }
 
 export async function handleEventIn(
@@ -42,12 +55,17 @@ export async function handleEventIn(
   event: FleetEvent,
   site: SiteConfig,
   now: Date,
+  options: HandleEventOptions = {},
 ): Promise<HandledEvent> {
   let own: Recipient | undefined;
+  let released = 0;
   if (event.type !== 'CodeMonitorTriggered') {
     const current = await loadRecipient(tx, event.userId, true);
     own = evolveRecipient(current, event);
-    if (own && own !== current) await saveRecipient(tx, own);
+    if (own && own !== current && (await saveRecipient(tx, own))) {
+      // Also on a redelivered event: a projection rebuilt by a replay releases what waited for it.
+      released = (await redecideAwaitingFor(tx, own, site, now)).queued;
+    }
   }
   const recipientId = recipientUserIdFor(event);
   const recipient =
@@ -63,13 +81,16 @@ export async function handleEventIn(
       ? { kind: d.kind, email: d.email, to: d.to }
       : { kind: d.kind, email: d.email, reason: d.reason, address: d.address ?? null },
   );
+  const awaitUntil = new Date(now.getTime() + (options.awaitRecipientMs ?? defaultAwaitRecipientMs));
   const recorded = await tx.query(
     `INSERT INTO processed_events (event_id, event_type, user_id, position, decisions, processed_at)
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING`,
     [event.id, event.type, event.userId, event.position, JSON.stringify(summary), now.toISOString()],
   );
-  if (recorded.rowCount === 0) return { duplicate: true, decisions: [], deliveryIds: [], queued: 0 };
-  if (decisions.length === 0) return { duplicate: false, decisions, deliveryIds: [], queued: 0 };
+  if (recorded.rowCount === 0) {
+    return { duplicate: true, decisions: [], deliveryIds: [], queued: 0, released };
+  }
+  if (decisions.length === 0) return { duplicate: false, decisions, deliveryIds: [], queued: 0, released };
 
   const domain = messageIdDomain(site);
   const rows = decisions.map((d, index) => {
@@ -80,20 +101,30 @@ export async function handleEventIn(
       email_kind: d.email,
       user_id: d.userId ?? null,
       recipient_address: d.kind === 'send' ? d.to : (d.address ?? null),
-      status: d.kind === 'send' ? 'queued' : 'suppressed',
-      suppression_reason: d.kind === 'suppress' ? d.reason : null,
+      status: statusOf(d),
+      suppression_reason: d.kind === 'send' ? null : d.reason,
       message: d.kind === 'send' ? d.message : null,
       message_id: `<${id}@${domain}>`,
+      // An awaiting delivery keeps its event to be decided again; its wait ends at next_attempt_at.
+      pending_event: d.kind === 'await-recipient' ? event : null,
+      recipient_position: recipient?.position ?? null,
+      next_attempt_at:
+        d.kind === 'send'
+          ? now.toISOString()
+          : d.kind === 'await-recipient'
+            ? awaitUntil.toISOString()
+            : null,
     };
   });
   // One statement for all of the event's deliveries; (event_id, decision_index) is unique as a second guard.
   await tx.query(
     `INSERT INTO deliveries (id, event_id, event_type, decision_index, email_kind, user_id, recipient_address, status,
-       suppression_reason, message, message_id, next_attempt_at, created_at, updated_at)
+       suppression_reason, message, message_id, pending_event, recipient_position, next_attempt_at, created_at, updated_at)
      SELECT d.id, $2, $3, d.decision_index, d.email_kind, d.user_id, d.recipient_address, d.status,
-       d.suppression_reason, d.message, d.message_id, CASE WHEN d.status = 'queued' THEN $4::timestamptz END, $4, $4
+       d.suppression_reason, d.message, d.message_id, d.pending_event, d.recipient_position, d.next_attempt_at, $4, $4
      FROM jsonb_to_recordset($1::jsonb) AS d(id uuid, decision_index int, email_kind text, user_id uuid,
-       recipient_address text, status text, suppression_reason text, message jsonb, message_id text)`,
+       recipient_address text, status text, suppression_reason text, message jsonb, message_id text,
+       pending_event jsonb, recipient_position int, next_attempt_at timestamptz)`,
     [JSON.stringify(rows), event.id, event.type, now.toISOString()],
   );
   return {
@@ -101,5 +132,21 @@ export async function handleEventIn(
     decisions,
     deliveryIds: rows.map((r) => r.id),
     queued: rows.filter((r) => r.status === 'queued').length,
+    released,
   };
+}
+
+function statusOf(d: Decision): 'queued' | 'suppressed' | 'awaiting-recipient' {
+  switch (d.kind) {
+    case 'send':
+      return 'queued';
+    case 'suppress':
+      return 'suppressed';
+    case 'await-recipient':
+      return 'awaiting-recipient';
+    default: {
+      const unhandled: never = d;
+      throw new Error(`statusOf: unhandled decision ${(unhandled as { kind: string }).kind}`);
+    }
+  }
 }

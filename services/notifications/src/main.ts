@@ -15,6 +15,8 @@ export interface StartNotificationsOptions {
   /** A logger instance, Fastify logger options, or false for none (default: info level). */
   logger?: FastifyBaseLogger | FastifyServerOptions['logger'];
   worker?: WorkerSettings | false;
+  /** How long a delivery waits for a recipient not known yet before it is suppressed (ms, default 24 h). */
+  awaitRecipientMs?: number;
 }
 
 export interface RunningNotifications {
@@ -39,6 +41,7 @@ export async function startNotifications(opts: StartNotificationsOptions): Promi
     siteConfig: () => opts.siteConfig.current(),
     linkTokenKeys: opts.linkTokenKey,
     ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
+    ...(opts.awaitRecipientMs !== undefined ? { awaitRecipientMs: opts.awaitRecipientMs } : {}),
   });
   const address = await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
   return { url: address, app, close: () => app.close() };

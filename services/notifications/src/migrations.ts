@@ -78,4 +78,30 @@ CREATE TABLE delivery_attempts (
 );
 `,
   },
+  {
+    // Deliveries awaiting their recipient: the event is kept (link tokens sealed, as everywhere) to
+    // be decided again when the recipient's stream reaches notifications. The unnamed checks of 001
+    // are replaced by named ones that admit the new status.
+    id: '002-awaiting-recipient',
+    sql: `
+ALTER TABLE deliveries ADD COLUMN pending_event jsonb, ADD COLUMN recipient_position integer;
+
+-- The names Postgres gave the unnamed checks of 001 (the status column's, then the table's in order).
+ALTER TABLE deliveries DROP CONSTRAINT deliveries_status_check, DROP CONSTRAINT deliveries_check,
+  DROP CONSTRAINT deliveries_check1;
+
+ALTER TABLE deliveries
+  ADD CONSTRAINT deliveries_status_check CHECK (status IN ('queued', 'sending', 'sent', 'deferred', 'failed',
+    'suppressed', 'awaiting-recipient')),
+  ADD CONSTRAINT deliveries_reason_check
+    CHECK ((status IN ('suppressed', 'awaiting-recipient')) = (suppression_reason IS NOT NULL)),
+  ADD CONSTRAINT deliveries_message_check
+    CHECK (status IN ('suppressed', 'awaiting-recipient') OR (message IS NOT NULL AND recipient_address IS NOT NULL)),
+  ADD CONSTRAINT deliveries_pending_event_check
+    CHECK ((status = 'awaiting-recipient') = (pending_event IS NOT NULL));
+
+CREATE INDEX deliveries_awaiting_user ON deliveries (user_id) WHERE status = 'awaiting-recipient';
+CREATE INDEX deliveries_awaiting_until ON deliveries (next_attempt_at) WHERE status = 'awaiting-recipient';
+`,
+  },
 ];

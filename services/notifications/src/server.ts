@@ -2,7 +2,8 @@
  * The notifications service on its own (containers, production):
  *   PORT (3002), HOST (127.0.0.1), DATABASE_URL (unset: PGlite in .data/notifications),
  *   KAFKA_BROKERS (unset: in-process bus in .data/bus), SITE_CONFIG (config/site-config.jsonc),
- *   LINK_TOKEN_KEY (required with Kafka; otherwise read or generated in .data/link-token.key), LOG_LEVEL (info).
+ *   LINK_TOKEN_KEY (required with Kafka; otherwise read or generated in .data/link-token.key), LOG_LEVEL (info),
+ *   AWAIT_RECIPIENT_HOURS (24: how long an email waits for a recipient notifications has not seen yet).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -37,6 +38,17 @@ function port(): number {
   return value;
 }
 
+function awaitRecipientMs(): number | undefined {
+  if (env.AWAIT_RECIPIENT_HOURS === undefined) return undefined;
+  const hours = Number(env.AWAIT_RECIPIENT_HOURS);
+  if (env.AWAIT_RECIPIENT_HOURS.trim() === '' || !Number.isFinite(hours) || hours < 0) {
+    throw new Error(
+      `AWAIT_RECIPIENT_HOURS must be a number of hours >= 0, not "${env.AWAIT_RECIPIENT_HOURS}"`,
+    );
+  }
+  return hours * 60 * 60 * 1000;
+}
+
 async function main() {
   const level = env.LOG_LEVEL ?? 'info';
   // Until the app's logger exists, site-config messages go out as the same kind of JSON line.
@@ -45,6 +57,7 @@ async function main() {
   const logger = { info: line(30), warn: line(40), error: line(50) };
   // Configuration errors first, before anything is opened.
   const listenPort = port();
+  const awaitMs = awaitRecipientMs();
   const key = linkTokenKey();
   const siteConfig = loadSiteConfig(resolve(env.SITE_CONFIG ?? join(root, 'config/site-config.jsonc')), {
     logger,
@@ -63,6 +76,7 @@ async function main() {
     siteConfig,
     linkTokenKey: key,
     logger: { level },
+    ...(awaitMs !== undefined ? { awaitRecipientMs: awaitMs } : {}),
   });
   running.app.log.info({ url: running.url, docs: `${running.url}/docs` }, 'notifications listening');
 

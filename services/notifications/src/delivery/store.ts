@@ -1,7 +1,15 @@
 import type { Database, Queryable } from '@sitemail/db';
 import type { EmailMessage } from '../policy/emails.ts';
 
-export const deliveryStatuses = ['queued', 'sending', 'sent', 'deferred', 'failed', 'suppressed'] as const;
+export const deliveryStatuses = [
+  'queued',
+  'sending',
+  'sent',
+  'deferred',
+  'failed',
+  'suppressed',
+  'awaiting-recipient',
+] as const;
 export type DeliveryStatus = (typeof deliveryStatuses)[number];
 
 /** A delivery this worker holds the claim on, with what it needs to send. */

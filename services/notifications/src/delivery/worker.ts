@@ -4,6 +4,7 @@ import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import { type Mailer, SmtpSendError } from '../smtp/types.ts';
 import { RenderError, renderEmail } from '../templates/render.ts';
+import { sweepAwaitingDeliveries } from './awaiting.ts';
 import { type BackoffOptions, defaultBackoff, retryDelayMs } from './backoff.ts';
 import {
   type AttemptOutcome,
@@ -82,6 +83,7 @@ export class DeliveryWorker {
   private wakeUp: (() => void) | undefined;
   private woken = false;
   private lastReclaim = 0;
+  private lastAwaitingSweep = 0;
 
   constructor(private readonly o: DeliveryWorkerOptions) {
     this.workerId = o.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
@@ -144,6 +146,7 @@ export class DeliveryWorker {
       this.fillSlots();
       try {
         await this.reclaimIfDue();
+        await this.sweepAwaitingIfDue();
         await this.refill();
       } catch (err) {
         this.logger.error({ err: (err as Error).message }, 'delivery worker: claiming failed; retrying');
@@ -203,6 +206,27 @@ export class DeliveryWorker {
         { reclaimed: n },
         'delivery worker: reclaimed deliveries whose worker stopped mid-send',
       );
+  }
+
+  /**
+   * Deliveries awaiting their recipient are decided again in the transaction that moves the
+   * recipient; this sweep ends the waits that are over (suppressed, unless sendable by then) and
+   * catches one that missed its recipient's update to a concurrent transaction.
+   */
+  private async sweepAwaitingIfDue(): Promise<void> {
+    const now = this.clock();
+    if (now.getTime() - this.lastAwaitingSweep < 5 * this.pollIntervalMs) return;
+    this.lastAwaitingSweep = now.getTime();
+    const { queued, suppressed } = await sweepAwaitingDeliveries(this.o.db, {
+      site: this.o.siteConfig(),
+      now,
+    });
+    if (queued > 0 || suppressed > 0) {
+      this.logger.info(
+        { queued, suppressed },
+        'delivery worker: decided deliveries that awaited their recipient',
+      );
+    }
   }
 
   /** Waits `ms`, or less if woken; a wake-up that came while the worker was busy ends the next wait at once. */

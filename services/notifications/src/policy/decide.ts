@@ -11,7 +11,28 @@ export type Decision =
       reason: SuppressionReason;
       userId: string | undefined;
       address?: string;
+    }
+  | {
+      /**
+       * Not decidable yet: the recipient's own stream (another partition or topic) has not reached
+       * notifications. `reason` is what it would be suppressed for if the wait ended now.
+       */
+      kind: 'await-recipient';
+      email: EmailKind;
+      reason: RecipientStateReason;
+      userId: string;
+      address?: string;
     };
+
+/** Suppression reasons about the recipient as notifications knows it: they may change as its stream catches up. */
+export const recipientStateReasons = [
+  'unknown-recipient',
+  'no-primary-address',
+  'primary-unverified',
+] as const;
+export type RecipientStateReason = (typeof recipientStateReasons)[number];
+const isRecipientStateReason = (r: SuppressionReason): r is RecipientStateReason =>
+  (recipientStateReasons as readonly SuppressionReason[]).includes(r);
 
 /**
  * Whose recipient state the policy needs for an event: the invitee for an invitation of an
@@ -37,14 +58,24 @@ const suppress = (
   address?: string,
 ): Decision => ({ kind: 'suppress', email, reason, userId, ...(address !== undefined ? { address } : {}) });
 
-/** Product emails go to the user's primary address, and only when it is verified. */
+/**
+ * Product emails go to the user's primary address, and only when it is verified. `crossStream`:
+ * the event is not in the recipient's own stream (another topic, or an invitation in the inviter's
+ * stream), so an unknown recipient may simply not have reached notifications yet and is waited for;
+ * in the user's own stream UserCreated comes first, so unknown there stays unknown.
+ */
 function toVerifiedPrimary(
   recipient: Recipient | undefined,
-  userId: string | undefined,
+  userId: string,
   message: (r: Recipient) => EmailMessage,
   email: EmailKind,
+  crossStream = false,
 ): Decision {
-  if (!recipient) return suppress(email, 'unknown-recipient', userId);
+  if (!recipient) {
+    return crossStream
+      ? { kind: 'await-recipient', email, reason: 'unknown-recipient', userId }
+      : suppress(email, 'unknown-recipient', userId);
+  }
   const primary = primaryAddress(recipient);
   if (!primary) return suppress(email, 'no-primary-address', recipient.userId);
   if (!primary.verified) return suppress(email, 'primary-unverified', recipient.userId, primary.email);
@@ -244,6 +275,7 @@ function decideIgnoringSmtp(
             event.data.inviteeUserId,
             (r) => ({ ...base, email: event.data.email, inviteeUsername: r.username }),
             'invitation',
+            true,
           ),
         ];
       }
@@ -263,11 +295,57 @@ function decideIgnoringSmtp(
             resultsPath: event.data.resultsPath,
           }),
           'code-monitor-triggered',
+          true,
         ),
       ];
     default: {
       const unhandled: never = event;
       throw new Error(`decideNotifications: unhandled event ${(unhandled as { type: string }).type}`);
+    }
+  }
+}
+
+/**
+ * Decides again a delivery that awaits its recipient, with the recipient as it stands now. Sent
+ * as soon as the policy allows; while `waitOver` is false a reason about the recipient's state
+ * (unknown, no primary, primary unverified) keeps it waiting, since the recipient's stream may
+ * still be catching up (a user created and verified before the event was emitted); a config
+ * reason is final at once, as for any event. Once the wait is over it ends with the reason the
+ * policy gives then. Pure: the caller says whether the wait is over.
+ */
+export function redecideAwaiting(
+  event: FleetEvent,
+  decisionIndex: number,
+  recipient: Recipient | undefined,
+  site: SiteConfig,
+  waitOver: boolean,
+): Decision {
+  const decision = decideNotifications(event, recipient, site)[decisionIndex];
+  if (!decision) {
+    // Only reachable if the policy stopped deciding this email for the event; nothing to wait for.
+    throw new Error(`redecideAwaiting: ${event.type} no longer decides email ${decisionIndex}`);
+  }
+  switch (decision.kind) {
+    case 'send':
+      return decision;
+    case 'await-recipient':
+      return waitOver
+        ? suppress(decision.email, decision.reason, decision.userId, decision.address)
+        : decision;
+    case 'suppress':
+      if (waitOver || !isRecipientStateReason(decision.reason) || decision.userId === undefined) {
+        return decision;
+      }
+      return {
+        kind: 'await-recipient',
+        email: decision.email,
+        reason: decision.reason,
+        userId: decision.userId,
+        ...(decision.address !== undefined ? { address: decision.address } : {}),
+      };
+    default: {
+      const unhandled: never = decision;
+      throw new Error(`redecideAwaiting: unhandled decision ${(unhandled as { kind: string }).kind}`);
     }
   }
 }

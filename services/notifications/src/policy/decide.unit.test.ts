@@ -4,7 +4,7 @@ import type { AccountsEvent, FleetEvent } from '@sitemail/contracts';
 import type { SiteConfig } from '@sitemail/site-config';
 import { codeMonitorTriggered, Stream } from '../../test/events.ts';
 import { evolveRecipient, type Recipient } from '../recipients/recipient.ts';
-import { type Decision, decideNotifications, recipientUserIdFor } from './decide.ts';
+import { type Decision, decideNotifications, recipientUserIdFor, redecideAwaiting } from './decide.ts';
 
 const site: SiteConfig = {
   externalURL: 'https://sourcegraph.example.com',
@@ -27,7 +27,7 @@ const summary = (ds: Decision[]) =>
   ds.map((d) =>
     d.kind === 'send'
       ? `send ${d.email} to ${d.to}`
-      : `suppress ${d.email}: ${d.reason} ${d.address ?? ''}`.trim(),
+      : `${d.kind === 'suppress' ? 'suppress' : 'await'} ${d.email}: ${d.reason} ${d.address ?? ''}`.trim(),
   );
 
 describe('decideNotifications: product emails go only to a verified primary', () => {
@@ -55,11 +55,17 @@ describe('decideNotifications: product emails go only to a verified primary', ()
     assert.equal(d.userId, s.userId);
   });
 
-  it('suppresses product emails to a user it does not know', () => {
+  it('waits for a user it does not know yet when the event comes from another topic', () => {
     const s = new Stream();
-    assert.deepEqual(summary(when([], codeMonitorTriggered(s.userId))), [
-      'suppress code-monitor-triggered: unknown-recipient',
-    ]);
+    const ds = when([], codeMonitorTriggered(s.userId));
+    assert.deepEqual(summary(ds), ['await code-monitor-triggered: unknown-recipient']);
+    assert.equal(ds[0]!.userId, s.userId);
+  });
+
+  it("suppresses for good an email of the user's own stream when the user is unknown: UserCreated would have come first", () => {
+    const s = new Stream();
+    s.position = 3;
+    assert.deepEqual(summary(when([], s.apiKeyCreated())), ['suppress api-key-created: unknown-recipient']);
   });
 
   it('suppresses when the primary address is not among the known addresses', () => {
@@ -274,8 +280,74 @@ describe('decideNotifications: invitations', () => {
     );
     assert.deepEqual(
       summary(decideNotifications(invite(new Stream(), 'x@example.com', invitee.userId), undefined, site)),
-      ['suppress invitation: unknown-recipient'],
+      ['await invitation: unknown-recipient'],
     );
+  });
+});
+
+describe('redecideAwaiting: an email waiting for its recipient', () => {
+  const monitor = (s: Stream) => codeMonitorTriggered(s.userId);
+  const recipient = (events: AccountsEvent[]) =>
+    events.reduce<Recipient | undefined>((r, e) => evolveRecipient(r, e), undefined);
+
+  it('keeps waiting while the recipient is unknown, and is suppressed as unknown-recipient once the wait is over', () => {
+    const s = new Stream();
+    const event = monitor(s);
+    assert.deepEqual(summary([redecideAwaiting(event, 0, undefined, site, false)]), [
+      'await code-monitor-triggered: unknown-recipient',
+    ]);
+    assert.deepEqual(summary([redecideAwaiting(event, 0, undefined, site, true)]), [
+      'suppress code-monitor-triggered: unknown-recipient',
+    ]);
+  });
+
+  it('keeps waiting through an unverified primary (its verification may still be on the way) and is sent once verified', () => {
+    const s = new Stream();
+    const event = monitor(s);
+    const created = s.created({ email: 'a@example.com', verified: false });
+    assert.deepEqual(summary([redecideAwaiting(event, 0, recipient([created]), site, false)]), [
+      'await code-monitor-triggered: primary-unverified a@example.com',
+    ]);
+    assert.deepEqual(summary([redecideAwaiting(event, 0, recipient([created]), site, true)]), [
+      'suppress code-monitor-triggered: primary-unverified a@example.com',
+    ]);
+    const verified = recipient([created, s.verified('a@example.com')]);
+    const d = redecideAwaiting(event, 0, verified, site, false);
+    assert.deepEqual(summary([d]), ['send code-monitor-triggered to a@example.com']);
+    assert.ok(d.kind === 'send' && d.message.kind === 'code-monitor-triggered');
+    assert.equal(d.message.username, 'alice');
+  });
+
+  it('is suppressed at once for a config reason once the recipient is known; sent even after the wait if sendable', () => {
+    const s = new Stream();
+    const r = recipient([s.created({ email: 'a@example.com', verified: true })]);
+    assert.deepEqual(summary([redecideAwaiting(monitor(s), 0, r, noSmtp, false)]), [
+      'suppress code-monitor-triggered: smtp-not-configured a@example.com',
+    ]);
+    assert.deepEqual(summary([redecideAwaiting(monitor(s), 0, r, site, true)]), [
+      'send code-monitor-triggered to a@example.com',
+    ]);
+  });
+
+  it('sends a waiting invitation of an existing user to their verified primary once known', () => {
+    const invitee = new Stream();
+    const inviter = new Stream();
+    const event = inviter.next('UserInvited', {
+      invitationId: '3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7',
+      email: 'bob@work.example',
+      inviterUsername: 'alice',
+      inviteeUserId: invitee.userId,
+      token: inviter.seal('invite-1', 'UserInvited'),
+      expiresAt: '2026-12-02T00:00:00.000Z',
+    });
+    assert.deepEqual(summary(decideNotifications(event, undefined, site)), [
+      'await invitation: unknown-recipient',
+    ]);
+    const r = recipient([invitee.created({ email: 'bob@example.com', verified: true, username: 'bob' })]);
+    const d = redecideAwaiting(event, 0, r, site, false);
+    assert.deepEqual(summary([d]), ['send invitation to bob@example.com']);
+    assert.ok(d.kind === 'send' && d.message.kind === 'invitation');
+    assert.equal(d.message.email, 'bob@work.example');
   });
 });
 

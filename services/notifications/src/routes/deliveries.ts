@@ -19,7 +19,7 @@ const Status = Type.Union(
   deliveryStatuses.map((s) => Type.Literal(s)),
   {
     description:
-      'queued: waiting to be sent; sending: a worker holds it; deferred: will be retried; sent; failed: final; suppressed: never sent, see suppressionReason',
+      'queued: waiting to be sent; sending: a worker holds it; deferred: will be retried; sent; failed: final; suppressed: never sent, see suppressionReason; awaiting-recipient: the recipient is not known (or not reachable) yet, decided again as their account events arrive until nextAttemptAt, then suppressed unless sendable',
   },
 );
 
@@ -33,11 +33,15 @@ export const DeliverySummary = Type.Object(
     eventId: Uuid,
     eventType: Type.String(),
     suppressionReason: Nullable(
-      Type.String({ description: 'Why it was not sent, for suppressed deliveries' }),
+      Type.String({
+        description:
+          'Why it was not sent, for suppressed deliveries; for awaiting-recipient ones, the reason it would be suppressed if the wait ended now',
+      }),
     ),
     notSentReason: Nullable(
       Type.String({
-        description: 'In words: the suppression reason, or the last error of a deferred or failed delivery',
+        description:
+          'In words: the suppression reason, what an awaiting delivery waits for, or the last error of a deferred or failed delivery',
       }),
     ),
     attemptCount: Type.Integer(),
@@ -136,6 +140,10 @@ const isoOrNull = (t: Date | string | null) => (t === null ? null : iso(t));
 function notSentReason(r: Row): string | null {
   if (r.status === 'suppressed' && r.suppression_reason) {
     return suppressionReasonText[r.suppression_reason as SuppressionReason] ?? r.suppression_reason;
+  }
+  if (r.status === 'awaiting-recipient' && r.suppression_reason && r.next_attempt_at !== null) {
+    const why = suppressionReasonText[r.suppression_reason as SuppressionReason] ?? r.suppression_reason;
+    return `waiting for the recipient (${why}): decided again as the user's account events arrive; suppressed if still so at ${iso(r.next_attempt_at)}`;
   }
   if (r.status === 'deferred' || r.status === 'failed') return r.last_error;
   return null;
