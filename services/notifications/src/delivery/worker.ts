@@ -217,10 +217,18 @@ export class DeliveryWorker {
     const now = this.clock();
     if (now.getTime() - this.lastAwaitingSweep < 5 * this.pollIntervalMs) return;
     this.lastAwaitingSweep = now.getTime();
-    const { queued, suppressed } = await sweepAwaitingDeliveries(this.o.db, {
-      site: this.o.siteConfig(),
-      now,
-    });
+    let result: { queued: number; suppressed: number };
+    try {
+      result = await sweepAwaitingDeliveries(this.o.db, { site: this.o.siteConfig(), now });
+    } catch (err) {
+      // Kept apart from claiming: a failing sweep must not stop the queue from being sent.
+      this.logger.error(
+        { err: (err as Error).message },
+        'delivery worker: sweep of awaiting deliveries failed',
+      );
+      return;
+    }
+    const { queued, suppressed } = result;
     if (queued > 0 || suppressed > 0) {
       this.logger.info(
         { queued, suppressed },
