@@ -5,15 +5,14 @@
  * persisted in .data/bus. `DATABASE_URL` and `KAFKA_BROKERS` switch to the real parts (each
  * service then gets its own schema / consumer group as in production).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAccounts } from '@sitemail/accounts/main';
-import { busFromEnv } from '@sitemail/bus';
-import { generateLinkTokenKey, parseLinkTokenKey } from '@sitemail/contracts';
+import { brokersFromEnv, busFromEnv } from '@sitemail/bus';
 import { openDatabase } from '@sitemail/db';
 import { startMailSink } from '@sitemail/mail-sink';
 import { startNotifications } from '@sitemail/notifications/main';
-import { loadSiteConfig } from '@sitemail/site-config';
+import { loadLinkTokenKey, loadSiteConfig } from '@sitemail/site-config';
 
 const root = resolve(import.meta.dirname, '..');
 const dataDir = resolve(process.env.DATA_DIR ?? join(root, '.data'));
@@ -26,16 +25,12 @@ const notificationsPort = Number(env.NOTIFICATIONS_PORT ?? 3002);
 const mailSinkPort = Number(env.MAIL_SINK_PORT ?? 2525);
 const siteConfigPath = resolve(env.SITE_CONFIG ?? join(root, 'config/site-config.jsonc'));
 
-function linkTokenKey() {
-  if (env.LINK_TOKEN_KEY) return parseLinkTokenKey(env.LINK_TOKEN_KEY);
-  // Embedded mode: one key for both services, kept so links in already-sent emails keep working.
-  const file = join(dataDir, 'link-token.key');
-  if (!existsSync(file)) writeFileSync(file, `${generateLinkTokenKey()}\n`, { mode: 0o600 });
-  return parseLinkTokenKey(readFileSync(file, 'utf8').trim());
-}
-
 async function main() {
-  const key = linkTokenKey();
+  const key = loadLinkTokenKey({
+    value: env.LINK_TOKEN_KEY,
+    withKafka: brokersFromEnv(env) !== undefined,
+    dataDir,
+  });
   const siteConfig = loadSiteConfig(siteConfigPath, { logger: console });
   const mailDir = join(dataDir, 'mail');
   const sink = await startMailSink({ host: '127.0.0.1', port: mailSinkPort, dir: mailDir });

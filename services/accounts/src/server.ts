@@ -4,29 +4,18 @@
  * .data/accounts), KAFKA_BROKERS (unset: in-process bus), SITE_CONFIG (config/site-config.jsonc),
  * LINK_TOKEN_KEY (required with KAFKA_BROKERS; else generated once into .data/link-token.key), LOG_LEVEL.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { brokersFromEnv, busFromEnv } from '@sitemail/bus';
-import { generateLinkTokenKey, type LinkTokenKey, parseLinkTokenKey } from '@sitemail/contracts';
 import { openDatabase } from '@sitemail/db';
-import { loadSiteConfig } from '@sitemail/site-config';
+import { loadLinkTokenKey, loadSiteConfig } from '@sitemail/site-config';
 import { startAccounts } from './main.ts';
 
 const env = process.env;
 const root = resolve(import.meta.dirname, '../../..');
 const dataDir = resolve(env.DATA_DIR ?? join(root, '.data'));
 
-function linkTokenKey(): LinkTokenKey {
-  if (env.LINK_TOKEN_KEY) return parseLinkTokenKey(env.LINK_TOKEN_KEY);
-  if (brokersFromEnv(env)) {
-    // With Kafka, notifications runs elsewhere and must open the same tokens: a generated key would not match.
-    throw new Error('LINK_TOKEN_KEY is required when KAFKA_BROKERS is set (both services need the same key)');
-  }
-  mkdirSync(dataDir, { recursive: true });
-  const file = join(dataDir, 'link-token.key');
-  if (!existsSync(file)) writeFileSync(file, `${generateLinkTokenKey()}\n`, { mode: 0o600 });
-  return parseLinkTokenKey(readFileSync(file, 'utf8').trim());
-}
+const linkTokenKey = () =>
+  loadLinkTokenKey({ value: env.LINK_TOKEN_KEY, withKafka: brokersFromEnv(env) !== undefined, dataDir });
 
 async function main() {
   const port = Number(env.PORT ?? 3001);

@@ -5,31 +5,18 @@
  *   LINK_TOKEN_KEY (required with Kafka; otherwise read or generated in .data/link-token.key), LOG_LEVEL (info),
  *   AWAIT_RECIPIENT_HOURS (24: how long an email waits for a recipient notifications has not seen yet).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { brokersFromEnv, busFromEnv } from '@sitemail/bus';
-import { generateLinkTokenKey, type LinkTokenKey, parseLinkTokenKey } from '@sitemail/contracts';
 import { openDatabase } from '@sitemail/db';
-import { loadSiteConfig } from '@sitemail/site-config';
+import { loadLinkTokenKey, loadSiteConfig } from '@sitemail/site-config';
 import { startNotifications } from './main.ts';
 
 const env = process.env;
 const root = resolve(import.meta.dirname, '../../..');
 const dataDir = resolve(env.DATA_DIR ?? join(root, '.data'));
 
-function linkTokenKey(): LinkTokenKey {
-  if (env.LINK_TOKEN_KEY) return parseLinkTokenKey(env.LINK_TOKEN_KEY);
-  if (brokersFromEnv(env)) {
-    throw new Error(
-      'LINK_TOKEN_KEY is required with KAFKA_BROKERS (the same "<kid>:<base64 32 bytes>" as accounts)',
-    );
-  }
-  // Embedded mode: the key accounts also reads, kept so links in emails already sent keep working.
-  mkdirSync(dataDir, { recursive: true });
-  const file = join(dataDir, 'link-token.key');
-  if (!existsSync(file)) writeFileSync(file, `${generateLinkTokenKey()}\n`, { mode: 0o600 });
-  return parseLinkTokenKey(readFileSync(file, 'utf8').trim());
-}
+const linkTokenKey = () =>
+  loadLinkTokenKey({ value: env.LINK_TOKEN_KEY, withKafka: brokersFromEnv(env) !== undefined, dataDir });
 
 function port(): number {
   const value = Number(env.PORT ?? 3002);

@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { generateLinkTokenKey } from '@sitemail/contracts';
+import { loadLinkTokenKey } from './link-token-key.ts';
+
+describe('loadLinkTokenKey', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'link-key-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('uses LINK_TOKEN_KEY when set', () => {
+    const value = generateLinkTokenKey('given');
+    assert.equal(loadLinkTokenKey({ value, withKafka: true, dataDir }).kid, 'given');
+  });
+
+  it('refuses to invent a key with Kafka, where the other service could not open the tokens', () => {
+    assert.throws(
+      () => loadLinkTokenKey({ value: undefined, withKafka: true, dataDir }),
+      /LINK_TOKEN_KEY is required/,
+    );
+    assert.throws(
+      () => loadLinkTokenKey({ value: '', withKafka: true, dataDir }),
+      /LINK_TOKEN_KEY is required/,
+    );
+  });
+
+  it('generates one key in embedded mode, private to the owner, and keeps it across restarts', () => {
+    const first = loadLinkTokenKey({ value: undefined, withKafka: false, dataDir });
+    const second = loadLinkTokenKey({ value: undefined, withKafka: false, dataDir });
+    assert.equal(second.kid, first.kid);
+    assert.ok(second.key.equals(first.key));
+    assert.equal(statSync(join(dataDir, 'link-token.key')).mode & 0o777, 0o600);
+    assert.ok(readFileSync(join(dataDir, 'link-token.key'), 'utf8').startsWith(`${first.kid}:`));
+  });
+});
