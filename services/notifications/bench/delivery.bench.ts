@@ -17,8 +17,8 @@ import { parseLinkTokenKey } from '@sitemail/contracts';
 import { openDatabase } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import nodemailer from 'nodemailer';
-import type { EmailMessage } from '../src/policy/emails.ts';
-import { renderEmail } from '../src/templates/render.ts';
+import type { EmailMessage } from '../src/domain/emails.ts';
+import { renderEmail } from '../src/domain/templates/render.ts';
 
 const { values } = parseArgs({
   options: {

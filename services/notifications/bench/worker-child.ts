@@ -7,10 +7,10 @@ import { parseArgs } from 'node:util';
 import { parseLinkTokenKey } from '@sitemail/contracts';
 import { type Database, migrate, openDatabase } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
-import { countByStatus } from '../src/delivery/store.ts';
 import { DeliveryWorker } from '../src/delivery/worker.ts';
-import { migrations } from '../src/migrations.ts';
 import { createMailer } from '../src/smtp/index.ts';
+import { migrations } from '../src/store/migrations.ts';
+import { countByStatus } from '../src/store/queue.ts';
 
 const { values } = parseArgs({
   options: {

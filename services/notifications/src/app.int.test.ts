@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Stream, testLinkKey } from '../test/events.ts';
 import { eventually, notificationsDb, siteFor } from '../test/harness.ts';
 import { notificationsApp } from './app.ts';
-import { handleEvent } from './handle-event.ts';
+import { handleEvent } from './application/handle-event.ts';
 
 const ADMIN_KEY = 'sitemail_admin-secret-0123456789abcdefghijklmnopqrstuvw';
 const USER_KEY = 'sitemail_user-secret-0123456789abcdefghijklmnopqrstuvwx';

@@ -6,16 +6,16 @@ import { type Database, migrate } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
-import { apiKeyAuthenticator } from './auth.ts';
-import { createNotificationsConsumer } from './consumer.ts';
+import { createNotificationsConsumer } from './application/consumer.ts';
 import type { BackoffOptions } from './delivery/backoff.ts';
 import { DeliveryWorker } from './delivery/worker.ts';
-import { migrations } from './migrations.ts';
-import { deliveryRoutes } from './routes/deliveries.ts';
-import { installProblemHandlers } from './routes/problem.ts';
-import { testEmailRoutes } from './routes/test-email.ts';
+import { apiKeyAuthenticator } from './http/admin-auth.ts';
+import { deliveryRoutes } from './http/deliveries.ts';
+import { installProblemHandlers } from './http/problem.ts';
+import { testEmailRoutes } from './http/test-email.ts';
 import { createMailer } from './smtp/index.ts';
 import type { Mailer } from './smtp/types.ts';
+import { migrations } from './store/migrations.ts';
 
 export interface WorkerSettings {
   /** Polling when nothing woke the worker (ms, default 1000). */

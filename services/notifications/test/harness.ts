@@ -2,7 +2,7 @@
 import { migrate } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import { type TestDatabase, testDatabase } from '@sitemail/testkit';
-import { migrations } from '../src/migrations.ts';
+import { migrations } from '../src/store/migrations.ts';
 
 export async function notificationsDb(
   label: string,

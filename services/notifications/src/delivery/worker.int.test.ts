@@ -5,10 +5,10 @@ import type { SiteConfig } from '@sitemail/site-config';
 import { startSmtpServer, type TestDatabase, type TestSmtpServer, testDatabaseKind } from '@sitemail/testkit';
 import { codeMonitorTriggered, Stream, testLinkKey } from '../../test/events.ts';
 import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
-import { handleEvent } from '../handle-event.ts';
+import { handleEvent } from '../application/handle-event.ts';
 import { createMailer } from '../smtp/index.ts';
 import type { Mailer } from '../smtp/types.ts';
-import { claimDueDeliveries, countByStatus } from './store.ts';
+import { claimDueDeliveries, countByStatus } from '../store/queue.ts';
 import { DeliveryWorker } from './worker.ts';
 
 const freePort = () =>

@@ -2,17 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { LinkTokenKey } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
+import { sweepAwaitingDeliveries } from '../application/awaiting.ts';
+import { RenderError, renderEmail } from '../domain/templates/render.ts';
 import { type Mailer, SmtpSendError } from '../smtp/types.ts';
-import { RenderError, renderEmail } from '../templates/render.ts';
-import { sweepAwaitingDeliveries } from './awaiting.ts';
-import { type BackoffOptions, defaultBackoff, retryDelayMs } from './backoff.ts';
 import {
   type AttemptOutcome,
   type ClaimedDelivery,
   claimDueDeliveries,
   reclaimExpiredClaims,
   recordOutcomes,
-} from './store.ts';
+} from '../store/queue.ts';
+import { type BackoffOptions, defaultBackoff, retryDelayMs } from './backoff.ts';
 
 export interface WorkerLogger {
   info(obj: object, msg?: string): void;

@@ -1,13 +1,3 @@
-export { guardedAuthHandlers } from './auth.ts';
-export {
-  configError,
-  NO_FROM_ADDRESS,
-  NO_SMTP_CONFIGURED,
-  scrubSecrets,
-  stepOf,
-  toSmtpSendError,
-} from './errors.ts';
-export { createMailer, type MailerLogger, type MailerOptions } from './mailer.ts';
 export {
   connectionPlan,
   credentialsNeedTls,
@@ -17,5 +7,15 @@ export {
   isLoopbackHost,
   type SmtpTimeouts,
   smtpConfigKey,
-} from './policy.ts';
+} from './connection-rules.ts';
+export {
+  configError,
+  NO_FROM_ADDRESS,
+  NO_SMTP_CONFIGURED,
+  scrubSecrets,
+  stepOf,
+  toSmtpSendError,
+} from './errors.ts';
+export { createMailer, type MailerLogger, type MailerOptions } from './mailer.ts';
+export { guardedAuthHandlers } from './sasl.ts';
 export * from './types.ts';

@@ -3,8 +3,8 @@ import os from 'node:os';
 import { after, describe, test } from 'node:test';
 import type { SiteConfig, SmtpConfig } from '@sitemail/site-config';
 import { type SmtpServerOptions, startSmtpServer, type TestSmtpServer } from '@sitemail/testkit';
+import { ehloName, implicitTls } from './connection-rules.ts';
 import { createMailer, type MailerOptions } from './mailer.ts';
-import { ehloName, implicitTls } from './policy.ts';
 import { type Mailer, SmtpSendError } from './types.ts';
 
 const PASSWORD = 'hunter2-Zq9!';

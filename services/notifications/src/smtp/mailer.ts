@@ -1,7 +1,13 @@
 import os from 'node:os';
 import { type SiteConfig, type SmtpConfig, senderName } from '@sitemail/site-config';
 import nodemailer from 'nodemailer';
-import { guardedAuthHandlers } from './auth.ts';
+import {
+  type ConnectionPlan,
+  connectionPlan,
+  DEFAULT_SMTP_TIMEOUTS,
+  type SmtpTimeouts,
+  smtpConfigKey,
+} from './connection-rules.ts';
 import {
   configError,
   credentialSecrets,
@@ -11,13 +17,7 @@ import {
   type TransportErrorLike,
   toSmtpSendError,
 } from './errors.ts';
-import {
-  type ConnectionPlan,
-  connectionPlan,
-  DEFAULT_SMTP_TIMEOUTS,
-  type SmtpTimeouts,
-  smtpConfigKey,
-} from './policy.ts';
+import { guardedAuthHandlers } from './sasl.ts';
 import { type Mailer, type OutgoingEmail, type SentEmail, SmtpSendError } from './types.ts';
 
 /** The part of a pino/Fastify logger the mailer uses. */

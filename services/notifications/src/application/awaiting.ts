@@ -1,9 +1,9 @@
 import type { FleetEvent } from '@sitemail/contracts';
 import type { Database, Queryable } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
-import { redecideAwaiting } from '../policy/decide.ts';
-import type { Recipient } from '../recipients/recipient.ts';
-import { loadRecipient } from '../recipients/store.ts';
+import { redecideAwaiting } from '../domain/policy.ts';
+import type { Recipient } from '../domain/recipient.ts';
+import { loadRecipient } from '../store/recipients.ts';
 
 /** How long a delivery waits for its recipient before it is suppressed for good (24 h). */
 export const defaultAwaitRecipientMs = 24 * 60 * 60 * 1000;

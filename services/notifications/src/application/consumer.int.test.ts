@@ -11,12 +11,12 @@ import {
   testDatabaseKind,
   testKafka,
 } from '@sitemail/testkit';
-import { codeMonitorTriggered, Stream, testLinkKey } from '../test/events.ts';
-import { eventually, notificationsDb, siteFor } from '../test/harness.ts';
+import { codeMonitorTriggered, Stream, testLinkKey } from '../../test/events.ts';
+import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
+import { DeliveryWorker } from '../delivery/worker.ts';
+import { createMailer } from '../smtp/index.ts';
+import type { Mailer } from '../smtp/types.ts';
 import { createNotificationsConsumer } from './consumer.ts';
-import { DeliveryWorker } from './delivery/worker.ts';
-import { createMailer } from './smtp/index.ts';
-import type { Mailer } from './smtp/types.ts';
 
 interface DeliveryRow {
   email_kind: string;

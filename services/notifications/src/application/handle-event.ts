@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { FleetEvent } from '@sitemail/contracts';
 import type { Database, Queryable } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
-import { defaultAwaitRecipientMs, redecideAwaitingFor } from './delivery/awaiting.ts';
-import { type Decision, decideNotifications, recipientUserIdFor } from './policy/decide.ts';
-import { evolveRecipient, type Recipient } from './recipients/recipient.ts';
-import { loadRecipient, saveRecipient } from './recipients/store.ts';
+import { type Decision, decideNotifications, recipientUserIdFor } from '../domain/policy.ts';
+import { evolveRecipient, type Recipient } from '../domain/recipient.ts';
+import { loadRecipient, saveRecipient } from '../store/recipients.ts';
+import { defaultAwaitRecipientMs, redecideAwaitingFor } from './awaiting.ts';
 
 export interface HandledEvent {
   /** True when the event had been processed before: nothing new was created. */

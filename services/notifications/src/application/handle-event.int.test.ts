@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type AccountsEvent, apiKeySecretSha256 } from '@sitemail/contracts';
 import { type TestDatabase, testDatabaseKind } from '@sitemail/testkit';
-import { Stream } from '../test/events.ts';
-import { notificationsDb, siteFor } from '../test/harness.ts';
+import { Stream } from '../../test/events.ts';
+import { notificationsDb, siteFor } from '../../test/harness.ts';
+import { findApiKeyOwner, loadRecipient } from '../store/recipients.ts';
 import { handleEvent } from './handle-event.ts';
-import { findApiKeyOwner, loadRecipient } from './recipients/store.ts';
 
 const site = siteFor({ host: '127.0.0.1', port: 2525 });
 const count = async (db: TestDatabase, table: string) =>

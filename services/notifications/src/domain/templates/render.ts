@@ -1,6 +1,6 @@
 import { buildLink, type LinkKind, type LinkTokenKey, openToken } from '@sitemail/contracts';
 import { type SiteConfig, senderName } from '@sitemail/site-config';
-import type { EmailMessage, SealedLink } from '../policy/emails.ts';
+import type { EmailMessage, SealedLink } from '../emails.ts';
 
 export interface RenderedEmail {
   subject: string;

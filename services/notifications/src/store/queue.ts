@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '@sitemail/db';
-import type { EmailMessage } from '../policy/emails.ts';
+import type { EmailMessage } from '../domain/emails.ts';
 
 export const deliveryStatuses = [
   'queued',

@@ -1,5 +1,5 @@
 import type { Queryable } from '@sitemail/db';
-import type { Recipient } from './recipient.ts';
+import type { Recipient } from '../domain/recipient.ts';
 
 /** The projected recipient of a user; `forUpdate` locks the row for the rest of the transaction. */
 export async function loadRecipient(

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseLinkTokenKey } from '@sitemail/contracts';
 import type { SiteConfig } from '@sitemail/site-config';
-import { codeMonitorTriggered, Stream, testLinkKey } from '../../test/events.ts';
-import { decideNotifications } from '../policy/decide.ts';
-import { type EmailMessage, emailKinds } from '../policy/emails.ts';
-import { evolveRecipient } from '../recipients/recipient.ts';
+import { codeMonitorTriggered, Stream, testLinkKey } from '../../../test/events.ts';
+import { type EmailMessage, emailKinds } from '../emails.ts';
+import { decideNotifications } from '../policy.ts';
+import { evolveRecipient } from '../recipient.ts';
 import { RenderError, renderEmail } from './render.ts';
 
 const site: SiteConfig = {

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import type { AccountsEvent, FleetEvent } from '@sitemail/contracts';
 import type { SiteConfig } from '@sitemail/site-config';
 import { codeMonitorTriggered, Stream } from '../../test/events.ts';
-import { evolveRecipient, type Recipient } from '../recipients/recipient.ts';
-import { type Decision, decideNotifications, recipientUserIdFor, redecideAwaiting } from './decide.ts';
+import { type Decision, decideNotifications, recipientUserIdFor, redecideAwaiting } from './policy.ts';
+import { evolveRecipient, type Recipient } from './recipient.ts';
 
 const site: SiteConfig = {
   externalURL: 'https://sourcegraph.example.com',

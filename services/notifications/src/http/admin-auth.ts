@@ -1,7 +1,7 @@
 import { apiKeySecretSha256 } from '@sitemail/contracts';
 import type { Queryable } from '@sitemail/db';
 import type { FastifyRequest } from 'fastify';
-import { findApiKeyOwner } from './recipients/store.ts';
+import { findApiKeyOwner } from '../store/recipients.ts';
 
 export interface AuthenticatedUser {
   userId: string;

@@ -2,8 +2,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Queryable } from '@sitemail/db';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
-import { deliveryStatuses } from '../delivery/store.ts';
-import { emailKinds, type SuppressionReason, suppressionReasonText } from '../policy/emails.ts';
+import { emailKinds, type SuppressionReason, suppressionReasonText } from '../domain/emails.ts';
+import { deliveryStatuses } from '../store/queue.ts';
 import { Problem, sendProblem } from './problem.ts';
 
 export interface DeliveryRoutesOptions {

@@ -1,7 +1,7 @@
 import type { FleetEvent } from '@sitemail/contracts';
 import type { SiteConfig } from '@sitemail/site-config';
-import { findAddress, primaryAddress, type Recipient } from '../recipients/recipient.ts';
 import type { EmailKind, EmailMessage, SuppressionReason } from './emails.ts';
+import { findAddress, primaryAddress, type Recipient } from './recipient.ts';
 
 export type Decision =
   | { kind: 'send'; email: EmailKind; to: string; userId: string | undefined; message: EmailMessage }

@@ -9,7 +9,7 @@ import {
   implicitTls,
   isLoopbackHost,
   smtpConfigKey,
-} from './policy.ts';
+} from './connection-rules.ts';
 
 const iface = (address: string, family: 'IPv4' | 'IPv6', internal = false): NetworkInterfaceInfo =>
   ({ address, family, internal, netmask: '', mac: '', cidr: null, scopeid: 0 }) as NetworkInterfaceInfo;
