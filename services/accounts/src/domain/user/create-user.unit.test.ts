@@ -1,6 +1,15 @@
 import { describe, it } from 'node:test';
 import type { CreateUser } from './commands.ts';
-import { alice, aliceSignedUp, given, now, sealed, singleSignOn, withoutSmtp, withSmtp } from './fixtures.ts';
+import {
+  alice,
+  aliceSignedUp,
+  given,
+  now,
+  sealed,
+  singleSignOn,
+  withoutSmtp,
+  withSmtp,
+} from './spec.test-support.ts';
 
 const create = (overrides: Partial<CreateUser>): CreateUser => ({
   type: 'CreateUser',

@@ -10,7 +10,7 @@ import {
   sealed,
   withoutSmtp,
   withSmtp,
-} from './fixtures.ts';
+} from './spec.test-support.ts';
 
 const verifyRequested = (email: string, at: Date) => ({
   type: 'EmailVerificationRequested' as const,
@@ -106,7 +106,7 @@ describe('SetPrimaryEmail', () => {
   it('does nothing when the address is primary already', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com'))
-      .thenEmits([]);
+      .thenNothingHappened();
   });
   it('refuses an unverified address: primary email must be verified', () => {
     given([aliceSignedUp(true), added('a@x.example')])
@@ -179,7 +179,7 @@ describe('VerifyEmailByLink', () => {
   it('does nothing for an address verified meanwhile', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com'))
-      .thenEmits([]);
+      .thenNothingHappened();
   });
   it('refuses an address removed since the link was sent', () => {
     given([
@@ -216,10 +216,10 @@ describe('SetEmailVerified (site admin)', () => {
   it('does nothing when the address is in that state already', () => {
     given([aliceSignedUp(true)])
       .when(cmd('alice@example.com', true))
-      .thenEmits([]);
+      .thenNothingHappened();
     given([aliceSignedUp(false)])
       .when(cmd('alice@example.com', false))
-      .thenEmits([]);
+      .thenNothingHappened();
   });
   it('refuses an address the user does not have', () => {
     given([aliceSignedUp(true)])

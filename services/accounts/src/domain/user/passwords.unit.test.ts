@@ -1,5 +1,13 @@
 import { describe, it } from 'node:test';
-import { aliceSignedUp, given, now, sealed, singleSignOn, withoutSmtp, withSmtp } from './fixtures.ts';
+import {
+  aliceSignedUp,
+  given,
+  now,
+  sealed,
+  singleSignOn,
+  withoutSmtp,
+  withSmtp,
+} from './spec.test-support.ts';
 
 const adminCreated = {
   type: 'UserCreated' as const,

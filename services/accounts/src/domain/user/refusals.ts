@@ -33,3 +33,20 @@ export const refuse = (refusal: RefusalCode, message: string, field?: string): R
 
 export const isRefusal = (value: unknown): value is Refusal =>
   typeof value === 'object' && value !== null && 'refusal' in value && !Array.isArray(value);
+
+// Refusals more than one command gives, built here once so their wording stays the same.
+
+export const userNotFound = () => refuse('user-not-found', 'user not found');
+
+export const emailNotFound = (email: string) =>
+  refuse('email-not-found', `the user has no address ${email}`, 'email');
+
+export const builtinDisabled = () =>
+  refuse(
+    'builtin-auth-disabled',
+    'password sign-in is not enabled on this site (no builtin entry in auth.providers)',
+  );
+
+/** `what` is what could not be sent: "no email", "no reset link". */
+export const smtpNotConfigured = (what: string) =>
+  refuse('smtp-not-configured', `no SMTP server configured (in email.smtp): ${what} can be sent`);
