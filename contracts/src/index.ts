@@ -1,4 +1,5 @@
 export * from './accounts-events.ts';
+export * from './address.ts';
 export * from './code-monitoring-events.ts';
 export * from './common.ts';
 export * from './examples.ts';
