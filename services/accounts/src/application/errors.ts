@@ -1,4 +1,5 @@
 import type { Refusal } from '../domain/user/index.ts';
+import type { UniqueRule } from '../store/unique-violations.ts';
 
 /** A command the domain refused; the HTTP layer maps `refusal.refusal` to a status. */
 export class RefusalError extends Error {
@@ -47,5 +48,72 @@ export class AccountsError extends Error {
     super(message);
     this.name = 'AccountsError';
     this.status = statusOf[code];
+  }
+}
+
+// Each failure is built here once, so its code, wording and field are the same wherever it happens.
+
+export const refused = (refusal: Refusal) => new RefusalError(refusal);
+
+export const invalidInput = (detail: string, field: string) =>
+  new AccountsError('invalid-input', detail, field);
+
+export const forbidden = (detail: string) => new AccountsError('forbidden', detail);
+
+export const userNotFound = () => new AccountsError('not-found', 'user not found', 'userId');
+
+export const usernameTaken = (username: string) =>
+  new AccountsError('username-taken', `the username "${username}" is taken`, 'username');
+
+export const emailTaken = (email: string) =>
+  new AccountsError('email-taken', `the address ${email} belongs to another user`, 'email');
+
+export const externalAccountExists = () =>
+  new AccountsError(
+    'external-account-exists',
+    'a user already exists for this external account',
+    'externalId',
+  );
+
+export const concurrentConflict = () =>
+  new AccountsError('conflict', 'the request conflicts with a concurrent change; retry it');
+
+/** The caller sent `If-Match` with a version the user is no longer (or not yet) at. */
+export const staleVersion = (actual: number, expected: number) =>
+  new AccountsError(
+    'stale-version',
+    `the user is at version ${actual}, not ${expected}: reload and retry`,
+    'If-Match',
+  );
+
+/** Another command on the user committed between reading and appending, and no retry was allowed. */
+export const changedConcurrently = () =>
+  new AccountsError('stale-version', 'the user was changed concurrently: reload and retry', 'If-Match');
+
+export const invalidLink = () =>
+  new AccountsError('invalid-link', 'this link is invalid, already used or expired', 'code');
+
+export const wrongPassword = () =>
+  new AccountsError('wrong-password', 'the current password is wrong', 'currentPassword');
+
+/** A unique index of the read model refused the append: another user took the name or address first. */
+export function uniqueConflict(
+  rule: UniqueRule,
+  input: { username?: string; email?: string },
+): AccountsError {
+  switch (rule) {
+    case 'username':
+      return usernameTaken(input.username ?? '');
+    case 'email':
+      return emailTaken(input.email ?? '');
+    case 'external-account':
+      return externalAccountExists();
+    case 'first-user':
+    case 'other':
+      return concurrentConflict();
+    default: {
+      const unexpected: never = rule;
+      throw new Error(`unknown unique rule ${String(unexpected)}`);
+    }
   }
 }

@@ -157,6 +157,14 @@ export function createQueries(db: Queryable) {
       return keys.find((k) => k.id === keyId) ?? null;
     },
 
+    /** The stored hash of the user's password, null when they have none. */
+    async passwordHash(userId: string): Promise<string | null> {
+      const { rows } = await db.query<{ hash: string }>('SELECT hash FROM passwords WHERE user_id = $1', [
+        userId,
+      ]);
+      return rows[0]?.hash ?? null;
+    },
+
     async principalByKeyHash(sha256: string) {
       const { rows } = await db.query<{ id: string; username: string; site_admin: boolean; key_id: string }>(
         `SELECT u.id, u.username, u.site_admin, k.id AS key_id FROM api_keys k JOIN users u ON u.id = k.user_id

@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { accountsApp } from '../app.ts';
 import type { RateLimits } from '../http/routes/options.ts';
 import { toAccountsEvent } from '../messages.ts';
+import { eventsInCommitOrder, streamIds } from '../store/event-log.ts';
 import { prepareAccountsDatabase } from '../store/prepare.ts';
 
 export const smtpSite: StaticSiteConfigInput = {
@@ -75,8 +76,8 @@ export async function startHarness(
     clock,
     async close() {
       // Whatever a suite made the service append must be what the contracts promise consumers.
-      const streams = await db.query<{ stream_id: string }>('SELECT DISTINCT stream_id FROM events');
-      const stored = (await Promise.all(streams.rows.map((r) => eventStore.readStream(r.stream_id)))).flat();
+      const streams = await streamIds(db);
+      const stored = (await Promise.all(streams.map((id) => eventStore.readStream(id)))).flat();
       const invalid = stored
         .map(toAccountsEvent)
         .map((event) => ({ type: event.type, problems: validateEvent(event) }))
@@ -144,9 +145,4 @@ export async function linkCode(h: Harness, userId: string, type: string): Promis
 }
 
 /** Every event of the store, in commit order: to assert what a request appended (and what it did not). */
-export async function allEvents(h: Harness) {
-  const { rows } = await h.db.query<{ type: string; stream_id: string }>(
-    'SELECT type, stream_id FROM events ORDER BY seq',
-  );
-  return rows;
-}
+export const allEvents = (h: Harness) => eventsInCommitOrder(h.db);

@@ -1,10 +1,4 @@
-import {
-  type ActiveUser,
-  type EmailState,
-  initialUserState,
-  type UserEvent,
-  type UserState,
-} from './types.ts';
+import type { ActiveUser, EmailState, UserEvent, UserState } from './types.ts';
 
 const withEmail = (user: ActiveUser, email: string, change: (e: EmailState) => EmailState): ActiveUser => ({
   ...user,
@@ -73,7 +67,3 @@ export function evolve(state: UserState, event: UserEvent): UserState {
     }
   }
 }
-
-/** A user's state from their history (the runner's fold, for callers holding the events already). */
-export const foldUser = (events: UserEvent[], initial: UserState = initialUserState): UserState =>
-  events.reduce(evolve, initial);

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { AccountsError } from '../../application/errors.ts';
+import { forbidden, invalidInput } from '../../application/errors.ts';
 import { requireSiteAdmin, targetUser } from '../auth.ts';
 import {
   DisplayName,
@@ -41,8 +41,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
     },
     async (request) => {
       const { principal, userId } = targetUser(request, request.params.userId);
-      if (userId !== principal.userId)
-        throw new AccountsError('forbidden', 'only the user can change their password');
+      if (userId !== principal.userId) throw forbidden('only the user can change their password');
       await accounts.changePassword(userId, request.body.currentPassword, request.body.newPassword);
       return { message: 'Your password is changed.' };
     },
@@ -148,11 +147,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
     async (request, reply) => {
       requireSiteAdmin(request);
       if (request.params.provider === 'builtin') {
-        throw new AccountsError(
-          'invalid-input',
-          'provider "builtin" is not an external provider',
-          'provider',
-        );
+        throw invalidInput('provider "builtin" is not an external provider', 'provider');
       }
       const { user, created } = await accounts.upsertExternalUser({
         ...request.params,

@@ -1,0 +1,105 @@
+import type { Database, Queryable } from '@sitemail/db';
+import {
+  type EventStore,
+  type NewEvent,
+  type StoredEvent,
+  StreamVersionConflictError,
+} from '@sitemail/event-store';
+
+/** `decide` answers the events to append or a refusal (any non-array value): a refusal is a value. */
+export interface Decider<Command, Event, State, Refusal> {
+  decide(command: Command, state: State): NewEvent[] | Refusal;
+  evolve(state: State, event: Event): State;
+  initialState(): State;
+}
+
+export interface CommandRunnerDeps<Command extends { now: Date }, Event, State, Refusal> {
+  db: Database;
+  eventStore: EventStore;
+  decider: Decider<Command, Event, State, Refusal>;
+  /** The decider's view of a stored event of the stream. */
+  fromStored(stored: StoredEvent): Event;
+  /** Writes the read models, in the append's transaction. */
+  project(tx: Queryable, events: StoredEvent[]): Promise<void>;
+  /** What to throw for a refusal, and for a stream that is not at the version the caller pinned. */
+  errors: {
+    refused(refusal: Refusal): Error;
+    staleVersion(actual: number, expected: number): Error;
+    changedConcurrently(): Error;
+  };
+  /** Failures of an append, other than a version conflict, that mean "decide again on the new state". */
+  retryable?(err: unknown): boolean;
+  /** Attempts before a lost race is the caller's error. */
+  maxAttempts?: number;
+}
+
+/** Options of one command run. */
+export interface RunOptions {
+  /** The version the caller last saw (`If-Match`): a different current version is a conflict, not a retry. */
+  expectedVersion?: number | undefined;
+  /** More writes in the append's transaction (password hashes, used links), after the projection. */
+  alsoWrite?: (tx: Queryable, events: StoredEvent[]) => Promise<void>;
+  /** When the command decides no events, still commit `alsoWrite` (using up a link, say). */
+  writeWhenNoEvents?: boolean;
+}
+
+/** Runs a command on a stream: `command` is called on each attempt, so it can read what it needs afresh. */
+export type RunCommand<Command> = (
+  streamId: string,
+  command: () => Promise<Command> | Command,
+  options?: RunOptions,
+) => Promise<StoredEvent[]>;
+
+// Each lost race means another command on the stream committed, so N concurrent commands need at most N attempts.
+const MAX_ATTEMPTS = 8;
+
+/**
+ * The one command handler (after emmett's `handleCommand`): read the stream, fold it with
+ * `evolve` from `initialState`, `decide`, append with the version read as the expected one and
+ * project in the same transaction. When another command won the race, decide again on the new
+ * state, unless the caller pinned the version it saw.
+ */
+export function createCommandRunner<Command extends { now: Date }, Event, State, Refusal>(
+  deps: CommandRunnerDeps<Command, Event, State, Refusal>,
+): RunCommand<Command> {
+  const { db, eventStore, decider, errors } = deps;
+  const maxAttempts = deps.maxAttempts ?? MAX_ATTEMPTS;
+
+  return async function run(streamId, command, options = {}) {
+    for (let attempt = 1; ; attempt++) {
+      const history = await eventStore.readStream(streamId);
+      const version = history.at(-1)?.position ?? 0;
+      if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
+        throw errors.staleVersion(version, options.expectedVersion);
+      }
+      const cmd = await command();
+      const state = history.reduce(
+        (s, stored) => decider.evolve(s, deps.fromStored(stored)),
+        decider.initialState(),
+      );
+      const decision = decider.decide(cmd, state);
+      if (!Array.isArray(decision)) throw errors.refused(decision);
+      if (decision.length === 0) {
+        const also = options.alsoWrite;
+        if (options.writeWhenNoEvents && also) await db.transaction((tx) => also(tx, []));
+        return [];
+      }
+      try {
+        return await eventStore.append(streamId, version, decision, {
+          now: cmd.now,
+          project: async (tx, events) => {
+            await deps.project(tx, events);
+            await options.alsoWrite?.(tx, events);
+          },
+        });
+      } catch (err) {
+        const conflict = err instanceof StreamVersionConflictError;
+        const retryable =
+          (conflict && options.expectedVersion === undefined) || deps.retryable?.(err) === true;
+        if (retryable && attempt < maxAttempts) continue;
+        if (conflict) throw errors.changedConcurrently();
+        throw err;
+      }
+    }
+  };
+}
