@@ -5,7 +5,7 @@
  * in a throwaway schema) and measures the delivery worker sending them to an SMTP sink running
  * in a separate process (packages/mail-sink --discard). In the same run, two baselines to the
  * same sink: raw nodemailer with a pool of the same size sending pre-rendered messages, and one
- * new connection per email (the reference product's model; fewer emails, it is slow).
+ * new connection per email (the model of Sourcegraph's mailer; fewer emails, it is slow).
  * Prints emails/s, the ratios, queued-to-accepted latency p50/p99 and peak RSS per phase.
  */
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -9,8 +9,8 @@ import { type Database, migrate, openDatabase } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import { DeliveryWorker } from '../src/delivery/worker.ts';
 import { createMailer } from '../src/smtp/index.ts';
+import { countByStatus } from '../src/store/deliveries.ts';
 import { migrations } from '../src/store/migrations.ts';
-import { countByStatus } from '../src/store/queue.ts';
 
 const { values } = parseArgs({
   options: {

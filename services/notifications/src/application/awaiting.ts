@@ -1,20 +1,19 @@
-import type { FleetEvent } from '@sitemail/contracts';
 import type { Database, Queryable } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
-import { redecideAwaiting } from '../domain/policy.ts';
 import type { Recipient } from '../domain/recipient.ts';
+import { redecideAwaiting } from '../domain/redecide.ts';
+import {
+  type AwaitingRow,
+  keepAwaiting,
+  lockAwaitingDue,
+  lockAwaitingFor,
+  releaseAwaiting,
+  suppressAwaiting,
+} from '../store/awaiting.ts';
 import { loadRecipient } from '../store/recipients.ts';
 
 /** How long a delivery waits for its recipient before it is suppressed for good (24 h). */
 export const defaultAwaitRecipientMs = 24 * 60 * 60 * 1000;
-
-interface AwaitingRow {
-  id: string;
-  decision_index: number;
-  pending_event: FleetEvent;
-  user_id: string;
-  next_attempt_at: Date | string;
-}
 
 export interface Redecided {
   /** Now queued for the worker. */
@@ -37,7 +36,6 @@ async function redecide(
   now: Date,
 ): Promise<Redecided> {
   const out: Redecided = { queued: 0, suppressed: 0 };
-  const at = now.toISOString();
   for (const row of rows) {
     const recipient = await recipientOf(row.user_id);
     const waitOver = new Date(row.next_attempt_at).getTime() <= now.getTime();
@@ -45,30 +43,15 @@ async function redecide(
     const position = recipient?.position ?? null;
     switch (d.kind) {
       case 'send':
-        await tx.query(
-          `UPDATE deliveries SET status = 'queued', message = $2, recipient_address = $3, suppression_reason = NULL,
-             pending_event = NULL, recipient_position = $4, next_attempt_at = $5, updated_at = $5
-           WHERE id = $1 AND status = 'awaiting-recipient'`,
-          [row.id, JSON.stringify(d.message), d.to, position, at],
-        );
+        await releaseAwaiting(tx, row.id, { message: d.message, to: d.to, position, now });
         out.queued += 1;
         break;
       case 'suppress':
-        await tx.query(
-          `UPDATE deliveries SET status = 'suppressed', suppression_reason = $2, recipient_address = $3,
-             pending_event = NULL, recipient_position = $4, next_attempt_at = NULL, updated_at = $5
-           WHERE id = $1 AND status = 'awaiting-recipient'`,
-          [row.id, d.reason, d.address ?? null, position, at],
-        );
+        await suppressAwaiting(tx, row.id, { reason: d.reason, address: d.address ?? null, position, now });
         out.suppressed += 1;
         break;
       case 'await-recipient':
-        await tx.query(
-          `UPDATE deliveries SET suppression_reason = $2, recipient_address = $3, recipient_position = $4,
-             updated_at = $5
-           WHERE id = $1 AND status = 'awaiting-recipient'`,
-          [row.id, d.reason, d.address ?? null, position, at],
-        );
+        await keepAwaiting(tx, row.id, { reason: d.reason, address: d.address ?? null, position, now });
         break;
       default: {
         const unhandled: never = d;
@@ -78,8 +61,6 @@ async function redecide(
   }
   return out;
 }
-
-const SELECT_AWAITING = 'SELECT d.id, d.decision_index, d.pending_event, d.user_id, d.next_attempt_at';
 
 /**
  * Called in the transaction that has just moved `recipient` forward: its awaiting deliveries are
@@ -92,11 +73,7 @@ export async function redecideAwaitingFor(
   site: SiteConfig,
   now: Date,
 ): Promise<Redecided> {
-  const { rows } = await tx.query<AwaitingRow>(
-    `${SELECT_AWAITING} FROM deliveries d WHERE d.status = 'awaiting-recipient' AND d.user_id = $1
-     ORDER BY d.seq FOR UPDATE`,
-    [recipient.userId],
-  );
+  const rows = await lockAwaitingFor(tx, recipient.userId);
   if (rows.length === 0) return { queued: 0, suppressed: 0 };
   return redecide(tx, rows, async () => recipient, site, now);
 }
@@ -112,13 +89,7 @@ export async function sweepAwaitingDeliveries(
   o: { site: SiteConfig; now: Date; limit?: number },
 ): Promise<Redecided> {
   return db.transaction(async (tx) => {
-    const { rows } = await tx.query<AwaitingRow>(
-      `${SELECT_AWAITING} FROM deliveries d LEFT JOIN recipients r ON r.user_id = d.user_id
-       WHERE d.status = 'awaiting-recipient'
-         AND (d.next_attempt_at <= $1 OR r.position > coalesce(d.recipient_position, 0))
-       ORDER BY d.next_attempt_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED`,
-      [o.now.toISOString(), o.limit ?? 200],
-    );
+    const rows = await lockAwaitingDue(tx, o.now, o.limit ?? 200);
     if (rows.length === 0) return { queued: 0, suppressed: 0 };
     return redecide(tx, rows, (userId) => loadRecipient(tx, userId), o.site, o.now);
   });

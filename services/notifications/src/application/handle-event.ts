@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { FleetEvent } from '@sitemail/contracts';
 import type { Database, Queryable } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
-import { type Decision, decideNotifications, recipientUserIdFor } from '../domain/policy.ts';
-import { evolveRecipient, type Recipient } from '../domain/recipient.ts';
+import type { Decision } from '../domain/decision.ts';
+import { decideNotifications, recipientUserIdFor } from '../domain/policy.ts';
+import { type Recipient, recipientProjection } from '../domain/recipient.ts';
+import { insertDeliveries, type NewDelivery } from '../store/deliveries.ts';
+import { recordProcessedEvent } from '../store/processed-events.ts';
 import { loadRecipient, saveRecipient } from '../store/recipients.ts';
 import { defaultAwaitRecipientMs, redecideAwaitingFor } from './awaiting.ts';
 
@@ -61,7 +64,7 @@ export async function handleEventIn(
   let released = 0;
   if (event.type !== 'CodeMonitorTriggered') {
     const current = await loadRecipient(tx, event.userId, true);
-    own = evolveRecipient(current, event);
+    own = recipientProjection.evolve(current, event);
     if (own && own !== current && (await saveRecipient(tx, own))) {
       // Also on a redelivered event: a projection rebuilt by a replay releases what waited for it.
       released = (await redecideAwaitingFor(tx, own, site, now)).queued;
@@ -82,18 +85,13 @@ export async function handleEventIn(
       : { kind: d.kind, email: d.email, reason: d.reason, address: d.address ?? null },
   );
   const awaitUntil = new Date(now.getTime() + (options.awaitRecipientMs ?? defaultAwaitRecipientMs));
-  const recorded = await tx.query(
-    `INSERT INTO processed_events (event_id, event_type, user_id, position, decisions, processed_at)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING`,
-    [event.id, event.type, event.userId, event.position, JSON.stringify(summary), now.toISOString()],
-  );
-  if (recorded.rowCount === 0) {
+  if (!(await recordProcessedEvent(tx, event, summary, now))) {
     return { duplicate: true, decisions: [], deliveryIds: [], queued: 0, released };
   }
   if (decisions.length === 0) return { duplicate: false, decisions, deliveryIds: [], queued: 0, released };
 
   const domain = messageIdDomain(site);
-  const rows = decisions.map((d, index) => {
+  const rows = decisions.map((d, index): NewDelivery => {
     const id = randomUUID();
     return {
       id,
@@ -116,17 +114,7 @@ export async function handleEventIn(
             : null,
     };
   });
-  // One statement for all of the event's deliveries; (event_id, decision_index) is unique as a second guard.
-  await tx.query(
-    `INSERT INTO deliveries (id, event_id, event_type, decision_index, email_kind, user_id, recipient_address, status,
-       suppression_reason, message, message_id, pending_event, recipient_position, next_attempt_at, created_at, updated_at)
-     SELECT d.id, $2, $3, d.decision_index, d.email_kind, d.user_id, d.recipient_address, d.status,
-       d.suppression_reason, d.message, d.message_id, d.pending_event, d.recipient_position, d.next_attempt_at, $4, $4
-     FROM jsonb_to_recordset($1::jsonb) AS d(id uuid, decision_index int, email_kind text, user_id uuid,
-       recipient_address text, status text, suppression_reason text, message jsonb, message_id text,
-       pending_event jsonb, recipient_position int, next_attempt_at timestamptz)`,
-    [JSON.stringify(rows), event.id, event.type, now.toISOString()],
-  );
+  await insertDeliveries(tx, event, rows, now);
   return {
     duplicate: false,
     decisions,

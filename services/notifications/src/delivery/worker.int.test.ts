@@ -8,7 +8,8 @@ import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
 import { handleEvent } from '../application/handle-event.ts';
 import { createMailer } from '../smtp/index.ts';
 import type { Mailer } from '../smtp/types.ts';
-import { claimDueDeliveries, countByStatus } from '../store/queue.ts';
+import { countByStatus } from '../store/deliveries.ts';
+import { claimDueDeliveries } from '../store/queue.ts';
 import { DeliveryWorker } from './worker.ts';
 
 const freePort = () =>

@@ -3,16 +3,16 @@ import type { LinkTokenKey } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import { sweepAwaitingDeliveries } from '../application/awaiting.ts';
-import { RenderError, renderEmail } from '../domain/templates/render.ts';
-import { type Mailer, SmtpSendError } from '../smtp/types.ts';
+import type { Mailer } from '../smtp/types.ts';
 import {
-  type AttemptOutcome,
   type ClaimedDelivery,
   claimDueDeliveries,
+  handBackClaims,
   reclaimExpiredClaims,
-  recordOutcomes,
 } from '../store/queue.ts';
-import { type BackoffOptions, defaultBackoff, retryDelayMs } from './backoff.ts';
+import { type AttemptContext, attemptDelivery } from './attempt.ts';
+import { type BackoffOptions, defaultBackoff } from './backoff.ts';
+import { OutcomeRecorder } from './outcomes.ts';
 
 export interface WorkerLogger {
   info(obj: object, msg?: string): void;
@@ -75,6 +75,8 @@ export class DeliveryWorker {
   private readonly logger: WorkerLogger;
   private readonly clock: () => Date;
   private readonly random: () => number;
+  private readonly outcomes: OutcomeRecorder;
+  private readonly attemptContext: AttemptContext;
 
   private running = false;
   private loop: Promise<void> | undefined;
@@ -98,6 +100,18 @@ export class DeliveryWorker {
     this.logger = o.logger ?? silent;
     this.clock = o.clock ?? (() => new Date());
     this.random = o.random ?? Math.random;
+    this.outcomes = new OutcomeRecorder(o.db, this.workerId, this.logger, () => this.wake());
+    this.attemptContext = {
+      mailer: o.mailer,
+      siteConfig: o.siteConfig,
+      linkTokenKeys: o.linkTokenKeys,
+      sendTimeoutMs: this.sendTimeoutMs,
+      maxAttempts: this.maxAttempts,
+      backoff: this.backoff,
+      clock: this.clock,
+      random: this.random,
+      logger: this.logger,
+    };
   }
 
   start(): void {
@@ -124,20 +138,17 @@ export class DeliveryWorker {
     this.wake();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
-    while (this.flushing) await this.flushing;
+    await this.outcomes.drain();
     const unstarted = this.buffered;
     this.buffered = [];
     if (unstarted.length > 0) {
-      await this.o.db
-        .query(
-          `UPDATE deliveries SET status = CASE WHEN attempt_count > 1 THEN 'deferred' ELSE 'queued' END,
-             attempt_count = attempt_count - 1, claimed_by = NULL, claimed_until = NULL
-           WHERE id = ANY($1::uuid[]) AND claimed_by = $2 AND status = 'sending'`,
-          [unstarted.map((c) => c.id), this.workerId],
-        )
-        .catch((err: Error) =>
-          this.logger.warn({ err: err.message }, 'delivery worker: could not hand back claims'),
-        );
+      await handBackClaims(
+        this.o.db,
+        this.workerId,
+        unstarted.map((c) => c.id),
+      ).catch((err: Error) =>
+        this.logger.warn({ err: err.message }, 'delivery worker: could not hand back claims'),
+      );
     }
   }
 
@@ -175,7 +186,7 @@ export class DeliveryWorker {
    */
   private async refill(): Promise<void> {
     // While the database does not take outcomes, claiming more would only grow what is unrecorded.
-    if (this.unrecorded > 4 * this.inFlightLimit + 500) {
+    if (this.outcomes.unrecorded > 4 * this.inFlightLimit + 500) {
       this.lastClaimWasFull = false;
       return;
     }
@@ -270,136 +281,6 @@ export class DeliveryWorker {
   }
 
   private async send(c: ClaimedDelivery): Promise<void> {
-    const startedAt = this.clock();
-    let rendered: ReturnType<typeof renderEmail>;
-    try {
-      rendered = renderEmail(c.message, { site: this.o.siteConfig(), linkTokenKeys: this.o.linkTokenKeys });
-    } catch (err) {
-      if (!(err instanceof RenderError)) throw err;
-      this.record({
-        delivery: c,
-        status: 'failed',
-        startedAt,
-        finishedAt: this.clock(),
-        error: err.message,
-        step: 'render',
-      });
-      return;
-    }
-    try {
-      const sent = await this.withTimeout(
-        this.o.mailer.send({
-          to: c.to,
-          subject: rendered.subject,
-          text: rendered.text,
-          html: rendered.html,
-          messageId: c.messageId,
-          headers: { 'X-Sitemail-Delivery': c.id },
-        }),
-      );
-      this.record({
-        delivery: c,
-        status: 'sent',
-        startedAt,
-        finishedAt: this.clock(),
-        response: sent.response,
-      });
-    } catch (err) {
-      const failure = classify(err);
-      const final = failure.permanent || c.attempt >= this.maxAttempts;
-      const finishedAt = this.clock();
-      this.record({
-        delivery: c,
-        status: final ? 'failed' : 'deferred',
-        startedAt,
-        finishedAt,
-        nextAttemptAt: new Date(finishedAt.getTime() + retryDelayMs(c.attempt, this.backoff, this.random())),
-        error: failure.message,
-        step: failure.step,
-        ...(failure.responseCode !== undefined ? { responseCode: failure.responseCode } : {}),
-      });
-      this.logger.warn(
-        { delivery: c.id, attempt: c.attempt, step: failure.step, final, err: failure.message },
-        final ? 'delivery failed' : 'delivery deferred',
-      );
-    }
+    this.outcomes.record(await attemptDelivery(c, this.attemptContext));
   }
-
-  private pendingOutcomes: AttemptOutcome[] = [];
-  private flushing: Promise<void> | undefined;
-
-  /**
-   * Queues an outcome for the database. Outcomes that arrive while a write is in progress go in
-   * the next one, so under load one commit records many emails and the SMTP connections never
-   * wait for the database. The claim stays valid meanwhile.
-   */
-  private record(outcome: AttemptOutcome): void {
-    this.pendingOutcomes.push(outcome);
-    this.flushing ??= this.flush().finally(() => {
-      this.flushing = undefined;
-      this.wake();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    while (this.pendingOutcomes.length > 0) {
-      const batch = this.pendingOutcomes.splice(0, 500);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const recorded = await recordOutcomes(this.o.db, this.workerId, batch);
-          if (recorded.size < batch.length) {
-            this.logger.warn(
-              { lost: batch.length - recorded.size },
-              'delivery worker: claims lost before the outcome was recorded (taken over after expiring)',
-            );
-          }
-          break;
-        } catch (err) {
-          // The database is away: keep the outcomes and try again; giving up would leave the claims
-          // to expire and the emails to be sent again.
-          this.logger.error(
-            { err: (err as Error).message, attempt },
-            'delivery worker: recording outcomes failed',
-          );
-          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * attempt)));
-        }
-      }
-    }
-  }
-
-  /** Outcomes not yet written; the worker stops claiming while too many wait. */
-  private get unrecorded(): number {
-    return this.pendingOutcomes.length;
-  }
-
-  private withTimeout<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new SmtpSendError(`mail: no answer within ${this.sendTimeoutMs} ms`, 'connect', false)),
-        this.sendTimeoutMs,
-      );
-    });
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-  }
-}
-
-function classify(err: unknown): {
-  message: string;
-  step: string;
-  permanent: boolean;
-  responseCode?: number;
-} {
-  if (err instanceof SmtpSendError) {
-    return {
-      message: err.message,
-      step: err.step,
-      // The policy suppresses emails when the config cannot send; a config error here means it
-      // changed after the email was queued. Retrying gives the admin the backoff window to fix it.
-      permanent: err.permanent && err.step !== 'config',
-      ...(err.responseCode !== undefined ? { responseCode: err.responseCode } : {}),
-    };
-  }
-  // Anything else is unexpected; treat it as transient rather than lose the email.
-  return { message: `mail: ${(err as Error)?.message ?? String(err)}`, step: 'connect', permanent: false };
 }

@@ -1,38 +1,9 @@
 import type { FleetEvent } from '@sitemail/contracts';
-import type { SiteConfig } from '@sitemail/site-config';
-import type { EmailKind, EmailMessage, SuppressionReason } from './emails.ts';
+import { builtinAuthEnabled, type SiteConfig } from '@sitemail/site-config';
+import { type Decision, send, suppress } from './decision.ts';
+import type { EmailKind, EmailMessage } from './emails.ts';
+
 import { findAddress, primaryAddress, type Recipient } from './recipient.ts';
-
-export type Decision =
-  | { kind: 'send'; email: EmailKind; to: string; userId: string | undefined; message: EmailMessage }
-  | {
-      kind: 'suppress';
-      email: EmailKind;
-      reason: SuppressionReason;
-      userId: string | undefined;
-      address?: string;
-    }
-  | {
-      /**
-       * Not decidable yet: the recipient's own stream (another partition or topic) has not reached
-       * notifications. `reason` is what it would be suppressed for if the wait ended now.
-       */
-      kind: 'await-recipient';
-      email: EmailKind;
-      reason: RecipientStateReason;
-      userId: string;
-      address?: string;
-    };
-
-/** Suppression reasons about the recipient as notifications knows it: they may change as its stream catches up. */
-export const recipientStateReasons = [
-  'unknown-recipient',
-  'no-primary-address',
-  'primary-unverified',
-] as const;
-export type RecipientStateReason = (typeof recipientStateReasons)[number];
-const isRecipientStateReason = (r: SuppressionReason): r is RecipientStateReason =>
-  (recipientStateReasons as readonly SuppressionReason[]).includes(r);
 
 /**
  * Whose recipient state the policy needs for an event: the invitee for an invitation of an
@@ -42,21 +13,6 @@ export function recipientUserIdFor(event: FleetEvent): string | undefined {
   if (event.type === 'UserInvited') return event.data.inviteeUserId;
   return event.userId;
 }
-
-const send = (message: EmailMessage, to: string, userId: string | undefined): Decision => ({
-  kind: 'send',
-  email: message.kind,
-  to,
-  userId,
-  message,
-});
-
-const suppress = (
-  email: EmailKind,
-  reason: SuppressionReason,
-  userId: string | undefined,
-  address?: string,
-): Decision => ({ kind: 'suppress', email, reason, userId, ...(address !== undefined ? { address } : {}) });
 
 /**
  * Product emails go to the user's primary address, and only when it is verified. `crossStream`:
@@ -98,8 +54,6 @@ function toAddressBeingVerified(
   }
   return send(message, address, userId);
 }
-
-const builtinAuthEnabled = (site: SiteConfig) => site['auth.providers'].some((p) => p.type === 'builtin');
 
 /** Nothing can be sent without an SMTP server and a From address; the would-be address is kept for the log. */
 function gateOnSmtp(site: SiteConfig, decision: Decision): Decision {
@@ -301,51 +255,6 @@ function decideIgnoringSmtp(
     default: {
       const unhandled: never = event;
       throw new Error(`decideNotifications: unhandled event ${(unhandled as { type: string }).type}`);
-    }
-  }
-}
-
-/**
- * Decides again a delivery that awaits its recipient, with the recipient as it stands now. Sent
- * as soon as the policy allows; while `waitOver` is false a reason about the recipient's state
- * (unknown, no primary, primary unverified) keeps it waiting, since the recipient's stream may
- * still be catching up (a user created and verified before the event was emitted); a config
- * reason is final at once, as for any event. Once the wait is over it ends with the reason the
- * policy gives then. Pure: the caller says whether the wait is over.
- */
-export function redecideAwaiting(
-  event: FleetEvent,
-  decisionIndex: number,
-  recipient: Recipient | undefined,
-  site: SiteConfig,
-  waitOver: boolean,
-): Decision {
-  const decision = decideNotifications(event, recipient, site)[decisionIndex];
-  if (!decision) {
-    // Only reachable if the policy stopped deciding this email for the event; nothing to wait for.
-    throw new Error(`redecideAwaiting: ${event.type} no longer decides email ${decisionIndex}`);
-  }
-  switch (decision.kind) {
-    case 'send':
-      return decision;
-    case 'await-recipient':
-      return waitOver
-        ? suppress(decision.email, decision.reason, decision.userId, decision.address)
-        : decision;
-    case 'suppress':
-      if (waitOver || !isRecipientStateReason(decision.reason) || decision.userId === undefined) {
-        return decision;
-      }
-      return {
-        kind: 'await-recipient',
-        email: decision.email,
-        reason: decision.reason,
-        userId: decision.userId,
-        ...(decision.address !== undefined ? { address: decision.address } : {}),
-      };
-    default: {
-      const unhandled: never = decision;
-      throw new Error(`redecideAwaiting: unhandled decision ${(unhandled as { kind: string }).kind}`);
     }
   }
 }

@@ -3,8 +3,10 @@ import { describe, it } from 'node:test';
 import type { AccountsEvent, FleetEvent } from '@sitemail/contracts';
 import type { SiteConfig } from '@sitemail/site-config';
 import { codeMonitorTriggered, Stream } from '../../test/events.ts';
-import { type Decision, decideNotifications, recipientUserIdFor, redecideAwaiting } from './policy.ts';
+import type { Decision } from './decision.ts';
+import { decideNotifications, recipientUserIdFor } from './policy.ts';
 import { evolveRecipient, type Recipient } from './recipient.ts';
+import { redecideAwaiting } from './redecide.ts';
 
 const site: SiteConfig = {
   externalURL: 'https://sourcegraph.example.com',

@@ -120,3 +120,15 @@ export function evolveRecipient(state: Recipient | undefined, event: AccountsEve
     }
   }
 }
+
+/**
+ * The recipient projection as one object: the state a user's stream folds into (nothing before
+ * its UserCreated) and the step that applies one event. The store keeps the folded state per user.
+ */
+export const recipientProjection: {
+  evolve(state: Recipient | undefined, event: AccountsEvent): Recipient | undefined;
+  initialState(): Recipient | undefined;
+} = {
+  evolve: evolveRecipient,
+  initialState: () => undefined,
+};

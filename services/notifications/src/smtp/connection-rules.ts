@@ -5,7 +5,8 @@ import type { SmtpConfig } from '@sitemail/site-config';
 
 /**
  * How the mailer talks to the configured server, decided without I/O from the site config.
- * These are the rules of DESIGN.md "Site configuration"; the mailer only carries them out.
+ * These are the rules of Sourcegraph's admin documentation (SMTP and email delivery), as
+ * docs/architecture.md states them; the mailer only carries them out.
  */
 
 /** Port 465 is implicit TLS (SMTPS, RFC 8314); every other port starts in clear text and upgrades with STARTTLS when offered. */
@@ -45,7 +46,7 @@ export function credentialsNeedTls(smtp: Pick<SmtpConfig, 'authentication' | 'ho
 /**
  * The name sent in EHLO. `domain` when set. Otherwise the machine's host name if it is fully
  * qualified. A bare name like `vm` or `localhost` is what relays reject (Postfix's
- * reject_non_fqdn_helo_hostname, and DESIGN.md forbids a bare `localhost`), and Node has no
+ * reject_non_fqdn_helo_hostname; docs/architecture.md rules out a bare `localhost`), and Node has no
  * portable way to ask the resolver for the canonical FQDN (no AI_CANONNAME in dns.lookup;
  * reverse DNS can hang), so the fallback is an RFC 5321 address literal of this machine's first
  * non-internal address, e.g. `[192.0.2.2]`, which is what a relay sees the connection come from.

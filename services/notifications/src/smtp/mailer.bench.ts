@@ -2,11 +2,11 @@
  * What the mailer's guards cost: emails/s through createMailer against raw nodemailer with the same
  * pool size, both to one discarding SMTP sink in a child process (so the sink's CPU does not count
  * against the client), plus one new connection per email (no pool) as the baseline of the
- * reference product's model.
+ * model of Sourcegraph's mailer.
  *
  *   npx tsx services/notifications/src/smtp/mailer.bench.ts [emails=2000] [poolSize=5]
  *
- * Prints figures; asserts nothing (see DESIGN.md: performance goes in benchmarks).
+ * Prints figures; asserts nothing (performance goes in benchmarks, not in tests).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -1,16 +1,5 @@
-import type { Database, Queryable } from '@sitemail/db';
+import type { Queryable } from '@sitemail/db';
 import type { EmailMessage } from '../domain/emails.ts';
-
-export const deliveryStatuses = [
-  'queued',
-  'sending',
-  'sent',
-  'deferred',
-  'failed',
-  'suppressed',
-  'awaiting-recipient',
-] as const;
-export type DeliveryStatus = (typeof deliveryStatuses)[number];
 
 /** A delivery this worker holds the claim on, with what it needs to send. */
 export interface ClaimedDelivery {
@@ -166,12 +155,15 @@ const responseCodeOf = (response: string): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 
-/** Counts by status, for tests and the bench. */
-export async function countByStatus(db: Database): Promise<Record<DeliveryStatus, number>> {
-  const { rows } = await db.query<{ status: DeliveryStatus; n: string }>(
-    'SELECT status, count(*) AS n FROM deliveries GROUP BY status',
+/**
+ * Hands back claims the worker had not started sending (it is stopping): the attempt they were
+ * claimed for is undone, so the next worker's attempt has the same number.
+ */
+export async function handBackClaims(q: Queryable, worker: string, ids: string[]): Promise<void> {
+  await q.query(
+    `UPDATE deliveries SET status = CASE WHEN attempt_count > 1 THEN 'deferred' ELSE 'queued' END,
+       attempt_count = attempt_count - 1, claimed_by = NULL, claimed_until = NULL
+     WHERE id = ANY($1::uuid[]) AND claimed_by = $2 AND status = 'sending'`,
+    [ids, worker],
   );
-  const out = Object.fromEntries(deliveryStatuses.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
-  for (const r of rows) out[r.status] = Number(r.n);
-  return out;
 }

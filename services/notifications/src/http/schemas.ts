@@ -1,0 +1,215 @@
+import { REDACTED } from '@sitemail/site-config';
+import Type, { type Static } from 'typebox';
+import { type EmailKind, emailKinds } from '../domain/emails.ts';
+import { type DeliveryStatus, deliveryStatuses } from '../store/deliveries.ts';
+
+// The delivery log (GET /deliveries, GET /deliveries/{id}).
+
+export const Uuid = Type.String({ format: 'uuid' });
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const Time = Type.String({ format: 'date-time' });
+
+// Unsafe<…> gives the union built from the list its precise static type (a mapped array alone is typed never).
+export const Status = Type.Unsafe<DeliveryStatus>(
+  Type.Union(
+    deliveryStatuses.map((s) => Type.Literal(s)),
+    {
+      description:
+        'queued: waiting to be sent; sending: a worker holds it; deferred: will be retried; sent; failed: final; suppressed: never sent, see suppressionReason; awaiting-recipient: the recipient is not known (or not reachable) yet, decided again as their account events arrive until nextAttemptAt, then suppressed unless sendable',
+    },
+  ),
+);
+
+export const DeliverySummary = Type.Object(
+  {
+    id: Uuid,
+    status: Status,
+    emailKind: Type.Unsafe<EmailKind>(Type.Union(emailKinds.map((k) => Type.Literal(k)))),
+    recipientAddress: Nullable(Type.String()),
+    userId: Nullable(Uuid),
+    eventId: Uuid,
+    eventType: Type.String(),
+    suppressionReason: Nullable(
+      Type.String({
+        description:
+          'Why it was not sent, for suppressed deliveries; for awaiting-recipient ones, the reason it would be suppressed if the wait ended now',
+      }),
+    ),
+    notSentReason: Nullable(
+      Type.String({
+        description:
+          'In words: the suppression reason, what an awaiting delivery waits for, or the last error of a deferred or failed delivery',
+      }),
+    ),
+    attemptCount: Type.Integer(),
+    nextAttemptAt: Nullable(Time),
+    messageId: Type.String({ description: 'Message-ID header; the same on every attempt' }),
+    createdAt: Time,
+    updatedAt: Time,
+    sentAt: Nullable(Time),
+  },
+  { additionalProperties: false },
+);
+
+const Attempt = Type.Object(
+  {
+    attempt: Type.Integer({ minimum: 1 }),
+    worker: Type.String(),
+    startedAt: Time,
+    finishedAt: Time,
+    outcome: Type.Union([
+      Type.Literal('sent'),
+      Type.Literal('deferred'),
+      Type.Literal('failed'),
+      Type.Literal('abandoned'),
+    ]),
+    smtpResponse: Nullable(Type.String({ description: "The server's final reply when sent" })),
+    responseCode: Nullable(Type.Integer()),
+    errorStep: Nullable(
+      Type.String({ description: 'connect, tls, ehlo, auth, envelope, data, config, render or worker' }),
+    ),
+    error: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const DeliveryDetail = Type.Object(
+  {
+    ...DeliverySummary.properties,
+    lastError: Nullable(Type.String()),
+    lastErrorStep: Nullable(Type.String()),
+    smtpResponse: Nullable(Type.String()),
+    attempts: Type.Array(Attempt),
+  },
+  { additionalProperties: false },
+);
+
+export const ListQuery = Type.Object(
+  {
+    userId: Type.Optional(Uuid),
+    address: Type.Optional(
+      Type.String({ minLength: 3, maxLength: 254, description: 'Recipient address (any case)' }),
+    ),
+    status: Type.Optional(Status),
+    eventId: Type.Optional(Uuid),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+    cursor: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,19}$', description: 'nextCursor of the previous page' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const DeliveryList = Type.Object(
+  {
+    deliveries: Type.Array(DeliverySummary),
+    nextCursor: Type.Optional(
+      Type.String({ description: 'Pass as cursor for the next (older) page; absent on the last page' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+// POST /test-email
+
+const NoLineBreaks = '^[^\\r\\n]*$';
+const HostName = '^[^\\s/]+$';
+// One address, no display name, no list: the characters that would start a second address, a
+// display name, a comment or a header are all excluded.
+export const SingleAddress = '^[^\\s@<>(),;:"\\[\\]\\\\]+@[^\\s@<>(),;:"\\[\\]\\\\]+$';
+
+const Authentication = Type.Union([Type.Literal('PLAIN'), Type.Literal('CRAM-MD5'), Type.Literal('none')]);
+
+const UnsavedSmtp = Type.Object(
+  {
+    authentication: Type.Optional(Authentication),
+    username: Type.Optional(Type.String({ maxLength: 512, pattern: NoLineBreaks })),
+    password: Type.Optional(
+      Type.String({ maxLength: 512, description: `A value reading "${REDACTED}" takes the saved password` }),
+    ),
+    host: Type.String({ minLength: 1, maxLength: 255, pattern: HostName }),
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    domain: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: HostName })),
+    noVerifyTLS: Type.Optional(Type.Boolean()),
+  },
+  {
+    additionalProperties: false,
+    description: `An unsaved \`email.smtp\`, to test before saving; never persisted. Any string field reading "${REDACTED}" takes the saved value.`,
+  },
+);
+
+export const TestEmailBody = Type.Object(
+  {
+    to: Type.String({
+      minLength: 3,
+      maxLength: 254,
+      description: 'Exactly one recipient address',
+      examples: ['a@b.example'],
+    }),
+    smtp: Type.Optional(UnsavedSmtp),
+    'email.address': Type.Optional(
+      Type.String({
+        maxLength: 254,
+        description: 'An unsaved From address (a value reading REDACTED takes the saved one)',
+      }),
+    ),
+    'email.senderName': Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'An unsaved sender name' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type TestEmailBody = Static<typeof TestEmailBody>;
+
+const Step = Type.Union(
+  [
+    Type.Literal('config'),
+    Type.Literal('connect'),
+    Type.Literal('tls'),
+    Type.Literal('ehlo'),
+    Type.Literal('auth'),
+    Type.Literal('envelope'),
+    Type.Literal('data'),
+  ],
+  {
+    description:
+      'The step that failed: config (nothing attempted), connect, tls, ehlo, auth, envelope (MAIL/RCPT), data',
+  },
+);
+
+export const TestEmailSent = Type.Object(
+  {
+    message: Type.String({
+      examples: ['Sent test email to "a@b.example" successfully! Please check it was received.'],
+    }),
+    testId: Type.String({ description: 'Short ID also in the subject and body of the email' }),
+    messageId: Type.String({ description: 'Message-ID header of the email sent' }),
+  },
+  { additionalProperties: false, description: 'Sent: the server accepted the test email' },
+);
+
+export const testEmailFailed = (description: string) =>
+  Type.Object(
+    {
+      message: Type.String({
+        examples: ['Failed to send test email: mail: 535 5.7.8 Authentication failed'],
+      }),
+      testId: Type.String(),
+      step: Step,
+      smtpResponse: Type.Optional(Type.String({ description: "The server's reply, secrets removed" })),
+      responseCode: Type.Optional(Type.Integer({ description: 'SMTP reply code' })),
+      permanent: Type.Boolean({
+        description: 'False when retrying later may succeed (4xx, timeouts, connection failures)',
+      }),
+    },
+    { additionalProperties: false, description },
+  );
+
+export const errorMessage = (description: string) =>
+  Type.Object(
+    {
+      message: Type.String(),
+      field: Type.Optional(Type.String({ description: 'The body field the problem is about' })),
+    },
+    { additionalProperties: false, description },
+  );
