@@ -67,7 +67,7 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
     await db?.close();
   });
 
-  it('answers 401 without or with unknown or revoked credentials, 403 for a non-admin', async () => {
+  it('answers 401 without or with unknown or revoked credentials, 403 for a non-admin; token and Bearer alike', async () => {
     for (const r of [
       await get('/deliveries'),
       await get('/deliveries', 'sitemail_unknown'),
@@ -75,13 +75,28 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
       await app.inject({
         method: 'GET',
         url: '/deliveries',
-        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        headers: { authorization: `Bearer ${REVOKED_KEY}` },
       }),
     ]) {
       assert.equal(r.statusCode, 401);
       assert.equal(r.headers['content-type'], 'application/problem+json; charset=utf-8');
       assert.doesNotMatch(r.body, /secret/);
     }
+    // The same key as `Bearer <key>` (accounts takes both schemes, so notifications does too).
+    for (const scheme of ['Bearer', 'bearer', 'token']) {
+      const r = await app.inject({
+        method: 'GET',
+        url: '/deliveries',
+        headers: { authorization: `${scheme} ${ADMIN_KEY}` },
+      });
+      assert.equal(r.statusCode, 200, scheme);
+    }
+    const bearerUser = await app.inject({
+      method: 'GET',
+      url: '/deliveries',
+      headers: { authorization: `Bearer ${USER_KEY}` },
+    });
+    assert.equal(bearerUser.statusCode, 403);
     const forbidden = await get('/deliveries', USER_KEY);
     assert.equal(forbidden.statusCode, 403);
     assert.equal(forbidden.json().title, 'Forbidden');

@@ -141,7 +141,7 @@ async function docs(app: FastifyInstance) {
         title: 'sitemail notifications',
         version: '0.1.0',
         description:
-          'Consumes accounts and code-monitoring events, applies the verified-primary-email policy and delivers email over SMTP. Admin routes take `Authorization: token <API key>` of a site admin.',
+          'Consumes accounts and code-monitoring events, applies the verified-primary-email policy and delivers email over SMTP. Admin routes take `Authorization: token <API key>` (or `Bearer <API key>`) of a site admin.',
       },
       components: {
         securitySchemes: {
@@ -149,7 +149,7 @@ async function docs(app: FastifyInstance) {
             type: 'apiKey',
             in: 'header',
             name: 'Authorization',
-            description: 'token <API key> (the key of a site admin, created in accounts)',
+            description: 'token <API key> or Bearer <API key> (the key of a site admin, created in accounts)',
           },
         },
       },

@@ -9,10 +9,12 @@ export interface AuthenticatedUser {
   siteAdmin: boolean;
 }
 
-const TOKEN = /^token\s+(\S+)\s*$/i;
+// `token <key>` is what Sourcegraph's clients send, `Bearer <key>` what generic HTTP clients send;
+// accounts takes both, so a key that works there works here.
+const API_KEY = /^(?:token|bearer)\s+(\S+)\s*$/i;
 
 /**
- * Authenticates `Authorization: token <key>` against the API keys projected from accounts events
+ * Authenticates `Authorization: token <key>` (or `Bearer <key>`) against the API keys projected from accounts events
  * (SHA-256 of the secret, not revoked) and the user's site-admin flag: no call to accounts per
  * request. Null for a missing, malformed, unknown or revoked key. The key never reaches a log.
  */
@@ -22,7 +24,7 @@ export function apiKeyAuthenticator(
   return async (request) => {
     const header = request.headers.authorization;
     if (typeof header !== 'string') return null;
-    const m = TOKEN.exec(header);
+    const m = API_KEY.exec(header);
     if (!m) return null;
     const owner = await findApiKeyOwner(db, apiKeySecretSha256(m[1]!));
     return owner ?? null;

@@ -54,7 +54,11 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (
   app.addHook('onRequest', async (request, reply) => {
     const user = await opts.authenticate(request);
     if (!user)
-      return sendProblem(reply, 401, 'authentication required: send "Authorization: token <API key>"');
+      return sendProblem(
+        reply,
+        401,
+        'authentication required: send "Authorization: token <API key>" (or Bearer)',
+      );
     if (!user.siteAdmin) return sendProblem(reply, 403, 'only site admins can read the delivery log');
   });
 
