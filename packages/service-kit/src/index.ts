@@ -1,1 +1,9 @@
-export {};
+export * from './authorization.ts';
+export * from './docs.ts';
+export * from './env.ts';
+export * from './health.ts';
+export * from './html.ts';
+export * from './lifecycle.ts';
+export * from './logger.ts';
+export * from './problems.ts';
+export * from './server.ts';

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import type { TrustProxy } from './env.ts';
+
+/** The body limit of both services: their bodies are small JSON documents. */
+export const defaultBodyLimit = 64 * 1024;
+
+const safeRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A caller's (or proxy's) `x-request-id` is kept when it is a plain token, so logs join up across hops; else a new one. */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && safeRequestId.test(given) ? given : randomUUID();
+}
+
+export interface ServerOptionsInput {
+  /** The process's logger (from `createLogger`), or false for none (tests). */
+  logger: FastifyBaseLogger | false;
+  trustProxy?: TrustProxy;
+  bodyLimit?: number;
+}
+
+/** The Fastify options both services are built with. */
+export function serverOptions(
+  opts: ServerOptionsInput,
+): FastifyServerOptions & { loggerInstance?: FastifyBaseLogger } {
+  return {
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    // Requests in flight finish on close; idle keep-alive connections do not hold shutdown up.
+    forceCloseConnections: 'idle',
+    bodyLimit: opts.bodyLimit ?? defaultBodyLimit,
+    // Off by default: the client address (and so each per-client rate limit) is the socket's
+    // unless an operator says which proxies to believe (TRUST_PROXY).
+    // A hop count is supported at runtime (Fastify's request.js) though its types omit it.
+    trustProxy: (opts.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
+    requestIdHeader: false,
+    genReqId: requestIdOf,
+  };
+}
+
+/** The API answers JSON, and a few plain pages (links in emails) with an inline style: no scripts, nothing loaded, no framing. */
+const apiPolicy =
+  "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/** swagger-ui loads its own scripts and styles from /docs and sets inline style attributes. */
+const docsPolicy = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "frame-ancestors 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+].join('; ');
+
+/**
+ * Security headers on every answer (what @fastify/helmet would set for a JSON API; helmet is not
+ * installed here and these are five headers): a CSP that forbids everything except under `/docs`,
+ * no framing, no sniffing, no referrer; and the request id, so a caller can quote it.
+ */
+export const securityHeadersPlugin = fp(
+  async (app: FastifyInstance, opts: { docsPrefix?: string }) => {
+    const docsPrefix = opts.docsPrefix ?? '/docs';
+    app.addHook('onSend', async (request, reply, payload) => {
+      const path = request.url.split('?')[0] ?? '';
+      const docs = path === docsPrefix || path.startsWith(`${docsPrefix}/`);
+      reply.header('content-security-policy', docs ? docsPolicy : apiPolicy);
+      reply.header('x-frame-options', 'DENY');
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('referrer-policy', 'no-referrer');
+      reply.header('cross-origin-opener-policy', 'same-origin');
+      reply.header('x-request-id', String(request.id));
+      return payload;
+    });
+  },
+  { name: 'service-kit-security-headers', fastify: '5.x' },
+);
