@@ -1,4 +1,5 @@
 import { buildLink, type LinkKind, type LinkTokenKey, openToken } from '@sitemail/contracts';
+import { escapeHtml } from '@sitemail/service-kit';
 import { type SiteConfig, senderName } from '@sitemail/site-config';
 import type { EmailMessage, SealedLink } from '../emails.ts';
 
@@ -21,16 +22,6 @@ export class RenderError extends Error {
     this.name = 'RenderError';
   }
 }
-
-const escapes: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-/** Every piece of user-provided text goes through this before it reaches HTML. */
-export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => escapes[c]!);
 
 /** Subjects are one header line: user text in them loses line breaks (header injection is the mailer's job too). */
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ');

@@ -1,5 +1,5 @@
+import { escapeHtml } from '@sitemail/service-kit';
 import { type SiteConfig, senderName } from '@sitemail/site-config';
-import { escapeHtml } from './render.ts';
 
 /** The test email: the test ID in subject and body, so the admin can match what arrives. */
 export function renderTestEmail(config: SiteConfig, to: string, testId: string, now: Date) {
