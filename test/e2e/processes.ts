@@ -17,6 +17,8 @@ export interface ServiceProcess {
   pid: number;
   /** Everything the process wrote so far (stdout and stderr interleaved). */
   output(): string;
+  /** False once the process has exited (crashed, or was stopped). */
+  alive(): boolean;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -120,6 +122,7 @@ export async function startService(o: StartServiceOptions): Promise<ServiceProce
     url,
     pid: child.pid ?? -1,
     output: () => output,
+    alive: () => child.exitCode === null && child.signalCode === null,
     async stop(graceMs = 10_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -30,6 +30,10 @@ export interface Stack {
   siteConfig: SiteConfigFile;
   writeSiteConfig(config: SiteConfigFile): void;
   mailbox: Mailbox;
+  /** The stack's temp directory: the site config file and each service's working and data directory. */
+  dir: string;
+  /** The SMTP server's account, as the site config holds it. */
+  smtpUser: { username: string; password: string };
   /** Secrets the scenarios saw (API keys, link codes) besides the SMTP password; none may reach a log. */
   secrets: Set<string>;
   /** Every secret of `secrets` (and the SMTP password) found in either service's output. */
@@ -165,6 +169,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       },
       writeSiteConfig,
       mailbox: new Mailbox(smtp),
+      dir,
+      smtpUser,
       secrets,
       leakedSecrets: () =>
         [accounts, notifications].flatMap((service) =>
