@@ -1,35 +1,52 @@
 # syntax=docker/dockerfile:1
 #
-# One multi-stage file, one target per service (accounts, notifications): both run the same
-# monorepo install — TypeScript runs directly through tsx, there is no build step — so a shared
-# `base` stage installs once and each target only sets its port and command.
+# One multi-stage file, one target per service (accounts, notifications):
 #   docker build --target accounts -t sitemail-accounts .
 #   docker build --target notifications -t sitemail-notifications .
 # docker-compose.yml builds both.
 #
-# The whole context is copied before `npm ci` (rather than only the package.json files, which
-# would cache the install better): npm workspaces need every workspace manifest, and a list kept
-# here would silently fall behind new workspaces. .dockerignore keeps node_modules and data out.
+# `build` installs everything (dev dependencies included), compiles the workspaces with tsc
+# (`npm run build`) and lays out /runtime with scripts/runtime-files.mjs: the root manifest and
+# lockfile, each runtime workspace's package.json and dist/, the site configs, and their production
+# dependencies (`npm ci --omit=dev --ignore-scripts`). The image copies only that folder, so it
+# holds no tsx, TypeScript, biome, turbo, test, bench or testkit code and no .ts sources.
+# test/production/runtime-image.e2e.test.ts runs the same script and this file's CMDs without Docker.
+#
+# The whole context is copied before the first `npm ci` (rather than only the package.json files,
+# which would cache the install better): npm workspaces need every workspace manifest, and a list
+# kept here would silently fall behind new workspaces. .dockerignore keeps node_modules, dist and
+# data out.
 
-FROM node:20-slim AS base
-WORKDIR /app
+FROM node:20-slim AS build
+WORKDIR /src
 COPY . .
-# Dev dependencies included: tsx (a dev dependency) runs the services.
+# Install scripts: only esbuild's is allowed (package.json `allowScripts`); scarf's telemetry is
+# denied there and by `scarfSettings` for npm 10, which node:20-slim ships.
+ENV TURBO_TELEMETRY_DISABLED=1
 RUN npm ci --no-audit --no-fund \
- && mkdir -p /app/.data \
- && chown node:node /app/.data
+ && npm run build \
+ && node scripts/runtime-files.mjs /runtime --install
+
+FROM node:20-slim AS runtime
+WORKDIR /app
+# Owned by root and read-only for the service; only the data folder (PGlite, bus files when
+# DATABASE_URL / KAFKA_BROKERS are unset) is writable.
+COPY --from=build /runtime /app
+RUN mkdir -p /app/.data && chown node:node /app/.data
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     SITE_CONFIG=/app/config/site-config.docker.jsonc \
     LOG_LEVEL=info
 USER node
 
-FROM base AS accounts
+# `--conditions=production` makes every @sitemail/* import resolve to the package's dist/*.js
+# (the default condition points at src/*.ts, which is not in the image).
+FROM runtime AS accounts
 ENV PORT=3001
 EXPOSE 3001
-CMD ["npx", "tsx", "services/accounts/src/server.ts"]
+CMD ["node", "--conditions=production", "services/accounts/dist/server.js"]
 
-FROM base AS notifications
+FROM runtime AS notifications
 ENV PORT=3002
 EXPOSE 3002
-CMD ["npx", "tsx", "services/notifications/src/server.ts"]
+CMD ["node", "--conditions=production", "services/notifications/dist/server.js"]
