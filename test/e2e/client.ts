@@ -14,6 +14,23 @@ export const basic = (login: string, password: string) =>
   `Basic ${Buffer.from(`${login}:${password}`).toString('base64')}`;
 export const token = (secret: string) => `token ${secret}`;
 
+/** One request and its answer as `call` saw them (for checks over everything a run received). */
+export interface Exchange {
+  method: string;
+  url: string;
+  status: number;
+  headers: [string, string][];
+  body: string;
+}
+
+const exchangeObservers = new Set<(e: Exchange) => void>();
+
+/** `observer` sees every exchange of `call` from now on; the returned function stops it. */
+export function observeExchanges(observer: (e: Exchange) => void): () => void {
+  exchangeObservers.add(observer);
+  return () => exchangeObservers.delete(observer);
+}
+
 export async function call<T = Record<string, unknown>>(
   base: string,
   method: string,
@@ -30,6 +47,15 @@ export async function call<T = Record<string, unknown>>(
     ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
   });
   const text = await res.text();
+  for (const observe of exchangeObservers) {
+    observe({
+      method,
+      url: `${base}${path}`,
+      status: res.status,
+      headers: [...res.headers.entries()],
+      body: text,
+    });
+  }
   let body: unknown = text;
   try {
     body = text ? JSON.parse(text) : {};

@@ -32,6 +32,8 @@ export interface Stack {
   mailbox: Mailbox;
   /** The stack's temp directory: the site config file and each service's working and data directory. */
   dir: string;
+  /** The stack's own Postgres database, when DATABASE_URL is set (else each service has PGlite under `dir`). */
+  postgresUrl: string | undefined;
   /** The SMTP server's account, as the site config holds it. */
   smtpUser: { username: string; password: string };
   /** Secrets the scenarios saw (API keys, link codes) besides the SMTP password; none may reach a log. */
@@ -170,6 +172,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       writeSiteConfig,
       mailbox: new Mailbox(smtp),
       dir,
+      postgresUrl: postgres?.url,
       smtpUser,
       secrets,
       leakedSecrets: () =>

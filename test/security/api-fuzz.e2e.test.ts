@@ -248,7 +248,7 @@ describe('fuzz: both services through their OpenAPI documents', () => {
     const health: string[] = [];
     const monitor = setInterval(() => {
       for (const svc of services) {
-        fetch(`${svc.url}/healthz`, { signal: AbortSignal.timeout(5000) })
+        fetch(`${svc.url}/healthz`, { signal: AbortSignal.timeout(15_000) })
           .then((r) => {
             if (r.status !== 200)
               health.push(`${svc.name} /healthz ${r.status} at ${new Date().toISOString()}`);

@@ -9,7 +9,6 @@ import {
   hostileString,
   hostileValue,
   malformedJson,
-  nested,
   resolveRef,
   type Schema,
   validFor,
