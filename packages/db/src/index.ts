@@ -38,6 +38,11 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export class DatabaseConfigError extends Error {}
 
+/** Resolves when the database answers a trivial statement (a readiness check); rejects otherwise. */
+export async function pingDatabase(db: Queryable): Promise<void> {
+  await db.query('SELECT 1');
+}
+
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
   const schema = options.schema ?? 'public';
   if (!SCHEMA_NAME.test(schema)) throw new DatabaseConfigError(`invalid schema name "${schema}"`);

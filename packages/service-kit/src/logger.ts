@@ -1,4 +1,6 @@
-import { type LoggerOptions, pino } from 'pino';
+import { type DestinationStream, type LoggerOptions, pino } from 'pino';
+
+export type { DestinationStream } from 'pino';
 
 /** What packages and services need of a logger: pino's call shape, declared structurally. */
 export interface Logger {
@@ -65,6 +67,19 @@ export function loggerOptions(opts: { name: string; level?: LogLevel | undefined
  * The one logger of a process: pass it to Fastify as `loggerInstance` and to every package that
  * takes a `logger`, so all lines share one format and one redaction. JSON lines on stdout.
  */
-export function createLogger(opts: { name: string; level?: LogLevel | undefined }) {
-  return pino(loggerOptions(opts));
+export function createLogger(opts: {
+  name: string;
+  level?: LogLevel | undefined;
+  /** Where lines go instead of stdout (tests collect them). */
+  destination?: DestinationStream | undefined;
+}) {
+  const options = loggerOptions(opts);
+  return opts.destination ? pino(options, opts.destination) : pino(options);
 }
+
+/** A logger instance (pino's, or a child of one), as opposed to logger options. */
+export const isLoggerInstance = (value: unknown): value is Logger & { child: unknown } =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { child?: unknown }).child === 'function' &&
+  typeof (value as { info?: unknown }).info === 'function';

@@ -1,25 +1,29 @@
 import rateLimit from '@fastify/rate-limit';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import { type FastifyPluginAsyncTypebox, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { LinkTokenKey } from '@sitemail/contracts';
-import type { Database } from '@sitemail/db';
+import { type Database, pingDatabase } from '@sitemail/db';
 import type { EventStore } from '@sitemail/event-store';
+import {
+  apiKeySecurityScheme,
+  docsPlugin,
+  healthPlugin,
+  problemsPlugin,
+  type ReadinessCheck,
+  securityHeadersPlugin,
+} from '@sitemail/service-kit';
 import type { SiteConfigSource } from '@sitemail/site-config';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import Type from 'typebox';
 import { type Accounts, createAccounts } from './application/accounts.ts';
 import type { ScryptCost } from './application/passwords.ts';
 import { authPlugin } from './http/auth.ts';
-import { problemsPlugin } from './http/problems.ts';
+import { accountsChallenge, accountsProblem } from './http/problems.ts';
 import { apiKeyRoutes } from './http/routes/api-keys.ts';
 import { emailRoutes } from './http/routes/emails.ts';
 import { invitationRoutes } from './http/routes/invitations.ts';
 import { linkRoutes } from './http/routes/links.ts';
 import { defaultRateLimits, type RateLimits } from './http/routes/options.ts';
 import { userRoutes } from './http/routes/users.ts';
-import { json } from './http/schemas.ts';
 
 export interface AccountsAppOptions {
   db: Database;
@@ -30,6 +34,8 @@ export interface AccountsAppOptions {
   rateLimits?: Partial<RateLimits>;
   /** scrypt cost of new password hashes (tests lower it); default OWASP's. */
   passwordCost?: ScryptCost;
+  /** Readiness checks beside the database's (`/readyz`). */
+  readinessChecks?: Record<string, ReadinessCheck>;
 }
 
 declare module 'fastify' {
@@ -56,37 +62,17 @@ const accountsCore = fp(
   { name: 'accounts-core' },
 );
 
-/** OpenAPI document at /openapi.json and the interactive docs at /docs. */
-const apiDocs = fp(
-  async (app: FastifyInstance) => {
-    await app.register(swagger, {
-      openapi: {
-        openapi: '3.1.0',
-        info: {
-          title: 'sitemail accounts',
-          version: '1.0.0',
-          description:
-            'Users, their email addresses, API keys and invitations; event-sourced, events published to Kafka ' +
-            '(topic accounts.user-events.v1). Errors are RFC 9457 problem details (application/problem+json).',
-        },
-        components: {
-          securitySchemes: {
-            apiKey: {
-              type: 'apiKey',
-              in: 'header',
-              name: 'Authorization',
-              description: '`Authorization: token <API key>`',
-            },
-            password: { type: 'http', scheme: 'basic', description: 'Username or address, and password' },
-          },
-        },
-      },
-    });
-    await app.register(swaggerUi, { routePrefix: '/docs' });
-    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+const docs = {
+  title: 'sitemail accounts',
+  version: '1.0.0',
+  description:
+    'Users, their email addresses, API keys and invitations; event-sourced, events published to Kafka ' +
+    '(topic accounts.user-events.v1). Errors are RFC 9457 problem details (application/problem+json).',
+  securitySchemes: {
+    apiKey: apiKeySecurityScheme,
+    password: { type: 'http', scheme: 'basic', description: 'Username or address, and password' },
   },
-  { name: 'accounts-api-docs' },
-);
+} as const;
 
 const routes: FastifyPluginAsyncTypebox<AccountsAppOptions> = async (app, opts) => {
   const rateLimits = { ...defaultRateLimits, ...opts.rateLimits };
@@ -96,20 +82,6 @@ const routes: FastifyPluginAsyncTypebox<AccountsAppOptions> = async (app, opts) 
   await app.register(apiKeyRoutes, routeOptions);
   await app.register(invitationRoutes, routeOptions);
   await app.register(linkRoutes, routeOptions);
-  app.get(
-    '/healthz',
-    {
-      schema: {
-        tags: ['operations'],
-        summary: 'Liveness: the process answers and its database too',
-        response: { 200: json(Type.Object({ status: Type.Literal('ok') }), 'Healthy') },
-      },
-    },
-    async () => {
-      await opts.db.query('SELECT 1');
-      return { status: 'ok' as const };
-    },
-  );
 };
 
 /**
@@ -120,11 +92,16 @@ const routes: FastifyPluginAsyncTypebox<AccountsAppOptions> = async (app, opts) 
 export const accountsApp = fp(
   async (app: FastifyInstance, opts: AccountsAppOptions) => {
     app.setValidatorCompiler(TypeBoxValidatorCompiler);
-    await app.register(problemsPlugin);
+    await app.register(securityHeadersPlugin);
+    await app.register(problemsPlugin, { toProblem: accountsProblem, wwwAuthenticate: accountsChallenge });
     await app.register(accountsCore, opts);
     await app.register(rateLimit, { global: false });
     await app.register(authPlugin, { accounts: app.accounts });
-    await app.register(apiDocs);
+    await app.register(docsPlugin, docs);
+    // Readiness leaves the bus out on purpose: with the outbox, accounts keeps serving while Kafka is down.
+    await app.register(healthPlugin, {
+      checks: { database: () => pingDatabase(opts.db), ...opts.readinessChecks },
+    });
     await app.register(routes, opts);
   },
   { name: 'accounts-app' },

@@ -2,8 +2,16 @@ import type { Bus } from '@sitemail/bus';
 import { type LinkTokenKey, topics } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
 import { createEventStore, createOutboxRelay } from '@sitemail/event-store';
+import {
+  createLogger,
+  type DestinationStream,
+  isLoggerInstance,
+  type LogLevel,
+  serverOptions,
+  type TrustProxy,
+} from '@sitemail/service-kit';
 import type { SiteConfigSource } from '@sitemail/site-config';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { type AccountsAppOptions, accountsApp } from './app.ts';
 import { toAccountsMessage } from './messages.ts';
@@ -16,7 +24,10 @@ export interface StartAccountsOptions {
   bus: Bus;
   siteConfig: SiteConfigSource;
   linkTokenKey: LinkTokenKey;
-  logger?: boolean | object;
+  /** The process's logger (`createLogger`), or options for one, or false/absent for none. */
+  logger?: FastifyBaseLogger | { level?: LogLevel; stream?: DestinationStream } | boolean;
+  /** Which proxies' X-Forwarded-For to believe (TRUST_PROXY); default none. */
+  trustProxy?: TrustProxy;
   /** Passed to the app (tests lower limits or the scrypt cost). */
   rateLimits?: AccountsAppOptions['rateLimits'];
   passwordCost?: AccountsAppOptions['passwordCost'];
@@ -29,31 +40,16 @@ export interface RunningAccounts {
   close(): Promise<void>;
 }
 
-/** Link codes ride in query strings (`?code=`); a log line must never carry one. */
-export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:code|invitationCode|token)=)[^&#]*/gi, '$1REDACTED');
-}
+export { redactUrl } from '@sitemail/service-kit';
 
-const requestSerializer = (req: { method: string; url: string; ip?: string; id?: unknown }) => ({
-  method: req.method,
-  url: redactUrl(req.url),
-  remoteAddress: req.ip,
-  id: req.id,
-});
+type LoggerOption = StartAccountsOptions['logger'];
 
-function loggerOption(logger: boolean | object | undefined): FastifyServerOptions['logger'] {
+/** The caller's logger, or one made from options (level, a stream tests collect), or none. */
+function loggerFor(logger: LoggerOption): FastifyBaseLogger | false {
   if (!logger) return false;
-  const base = typeof logger === 'object' ? logger : {};
-  return {
-    level: 'info',
-    ...base,
-    serializers: { req: requestSerializer },
-    // Defence in depth: these never appear in lines this service writes, but a careless one must not leak them.
-    redact: {
-      paths: ['req.headers.authorization', 'password', '*.password', 'secret', '*.secret'],
-      censor: 'REDACTED',
-    },
-  } as FastifyServerOptions['logger'];
+  if (isLoggerInstance(logger)) return logger as FastifyBaseLogger;
+  const options = typeof logger === 'object' ? logger : {};
+  return createLogger({ name: 'accounts', level: options.level, destination: options.stream });
 }
 
 /**
@@ -95,12 +91,12 @@ const outboxRelayPlugin = fp(
 export async function startAccounts(opts: StartAccountsOptions): Promise<RunningAccounts> {
   await prepareAccountsDatabase(opts.db);
   const eventStore = createEventStore(opts.db);
-  const app = Fastify({
-    logger: loggerOption(opts.logger),
-    // Requests in flight finish on close; idle keep-alive connections do not hold shutdown up.
-    forceCloseConnections: 'idle',
-    bodyLimit: 64 * 1024,
-  });
+  const app = Fastify(
+    serverOptions({
+      logger: loggerFor(opts.logger),
+      ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
+    }),
+  ) as unknown as FastifyInstance;
   await app.register(accountsApp, {
     db: opts.db,
     eventStore,

@@ -1,3 +1,4 @@
+import { parseAuthorization } from '@sitemail/service-kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Accounts, Principal } from '../application/accounts.ts';
@@ -14,49 +15,51 @@ declare module 'fastify' {
   }
 }
 
-const unauthenticated = (detail = 'authentication required: send "Authorization: token <API key>"') =>
-  new AccountsError('unauthenticated', detail);
+const unauthenticated = (
+  detail = 'authentication required: send "Authorization: token <API key>" or "Authorization: Bearer <API key>"',
+) => new AccountsError('unauthenticated', detail);
 
 /**
- * Authenticates every request that carries `Authorization`: `token <API key>` (looked up by its
- * SHA-256) everywhere, `Basic` only on routes that allow a password. Wrong credentials are a 401
- * even on routes that do not need any, so a client never silently runs as anonymous.
+ * Authenticates every request that carries `Authorization`: an API key (`token <key>` or
+ * `Bearer <key>`, looked up by its SHA-256) everywhere, `Basic` only on routes that allow a
+ * password. Wrong credentials are a 401 even on routes that do not need any, so a client never
+ * silently runs as anonymous.
  */
 export const authPlugin = fp(
   async (app: FastifyInstance, opts: { accounts: Accounts }) => {
     app.decorateRequest('principal', null);
     app.addHook('preHandler', async (request) => {
-      const header = request.headers.authorization;
-      if (!header) return;
-      const space = header.indexOf(' ');
-      const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
-      const credentials = space < 0 ? '' : header.slice(space + 1).trim();
-      if (scheme === 'token' || scheme === 'bearer') {
-        const principal = await opts.accounts.authenticateKey(credentials);
-        if (!principal) throw unauthenticated('invalid or revoked API key');
-        request.principal = principal;
-        return;
-      }
-      if (scheme === 'basic') {
-        if (!request.routeOptions.config.allowPassword) {
-          throw unauthenticated(
-            'a password is accepted only to create an API key; use "Authorization: token <API key>"',
-          );
+      const auth = parseAuthorization(request.headers.authorization);
+      switch (auth.kind) {
+        case 'none':
+          return;
+        case 'apiKey': {
+          const principal = await opts.accounts.authenticateKey(auth.key);
+          if (!principal) throw unauthenticated('invalid or revoked API key');
+          request.principal = principal;
+          return;
         }
-        const decoded = Buffer.from(credentials, 'base64').toString('utf8');
-        const colon = decoded.indexOf(':');
-        const principal =
-          colon > 0
-            ? await opts.accounts.authenticatePassword(decoded.slice(0, colon), decoded.slice(colon + 1))
-            : null;
-        if (!principal) throw unauthenticated('wrong username or password');
-        request.principal = principal;
-        return;
+        case 'basic': {
+          if (!request.routeOptions.config.allowPassword) {
+            throw unauthenticated(
+              'a password is accepted only to create an API key; use "Authorization: token <API key>"',
+            );
+          }
+          const principal = await opts.accounts.authenticatePassword(auth.username, auth.password);
+          if (!principal) throw unauthenticated('wrong username or password');
+          request.principal = principal;
+          return;
+        }
+        case 'malformed':
+          throw unauthenticated(auth.reason);
+        case 'unsupported':
+          throw unauthenticated(
+            'unsupported Authorization scheme; use "token <API key>" or "Bearer <API key>"',
+          );
       }
-      throw unauthenticated('unsupported Authorization scheme; use "token <API key>"');
     });
   },
-  { name: 'accounts-auth', dependencies: ['accounts-problems'] },
+  { name: 'accounts-auth', dependencies: ['service-kit-problems'] },
 );
 
 export function requireUser(request: FastifyRequest): Principal {

@@ -23,6 +23,7 @@ const documented = [
   'POST /invitations',
   'GET /-/verify-email',
   'GET /password-reset',
+  'GET /readyz',
   'POST /password-reset',
   'POST /password-reset-requests',
   'GET /-/invitation',
