@@ -230,31 +230,59 @@ describe('processing a batch', () => {
 });
 
 test('the kafkajs log line carries the message and the error, never the extra fields', () => {
-  const lines: string[] = [];
-  const original = console.error;
-  console.error = (line: string) => lines.push(line);
+  const lines: { level: string; obj: object; msg: string | undefined }[] = [];
+  const collect = (level: string) => (obj: object, msg?: string) => lines.push({ level, obj, msg });
+  const logger = { info: collect('info'), warn: collect('warn'), error: collect('error') };
+  const log = quietLogCreator('notifications', logger)(logLevel.WARN);
+  log({
+    namespace: 'Runner',
+    level: logLevel.ERROR,
+    label: 'ERROR',
+    log: {
+      timestamp: 'now',
+      message: 'Error when calling eachBatch',
+      error: new Error('connection refused'),
+      payload: 'token=sealed-secret',
+      messages: [{ value: 'sealed-secret' }],
+    } as never,
+  });
+  assert.deepEqual(lines, [
+    {
+      level: 'error',
+      obj: {
+        component: 'kafkajs',
+        clientId: 'notifications',
+        namespace: 'Runner',
+        reason: 'connection refused',
+      },
+      msg: 'kafkajs Runner: Error when calling eachBatch (connection refused)',
+    },
+  ]);
+  assert.ok(!JSON.stringify(lines).includes('sealed-secret'));
+});
+
+test('without a logger, kafkajs lines go to stderr as one JSON line each', () => {
+  const written: string[] = [];
+  const original = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string) => {
+    written.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
   try {
-    const log = quietLogCreator('notifications')(logLevel.WARN);
-    log({
-      namespace: 'Runner',
-      level: logLevel.ERROR,
-      label: 'ERROR',
-      log: {
-        timestamp: 'now',
-        message: 'Error when calling eachBatch',
-        error: new Error('connection refused'),
-        payload: 'token=sealed-secret',
-        messages: [{ value: 'sealed-secret' }],
-      } as never,
+    quietLogCreator('accounts')(logLevel.WARN)({
+      namespace: 'Connection',
+      level: logLevel.WARN,
+      label: 'WARN',
+      log: { timestamp: 'now', message: 'Connection timeout' } as never,
     });
   } finally {
-    console.error = original;
+    process.stderr.write = original;
   }
-  assert.equal(lines.length, 1);
-  assert.equal(
-    lines[0],
-    '[kafkajs notifications] ERROR Runner: Error when calling eachBatch (connection refused)',
-  );
+  assert.equal(written.length, 1);
+  const line = JSON.parse(written[0]!);
+  assert.equal(line.level, 40);
+  assert.equal(line.msg, 'kafkajs Connection: Connection timeout');
+  assert.equal(line.clientId, 'accounts');
 });
 
 describe('choosing the bus from the environment', () => {

@@ -12,8 +12,15 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { type BusLogger, stderrLogger } from './log.ts';
 import { assertOutgoing, assertTopicName, deadLetterHeaders } from './messages.ts';
-import { backoffMs, DEFAULT_MAX_BATCH_SIZE, defaultOnError, pause, processBatch } from './process-batch.ts';
+import {
+  backoffMs,
+  batchErrorReporter,
+  DEFAULT_MAX_BATCH_SIZE,
+  pause,
+  processBatch,
+} from './process-batch.ts';
 import type { Bus, BusMessage, Consumer, ConsumerOptions, Publisher } from './types.ts';
 
 export interface InProcessBusOptions {
@@ -24,6 +31,8 @@ export interface InProcessBusOptions {
   dataDir?: string;
   /** Clock for message timestamps (default Date.now). */
   now?: () => number;
+  /** Where consumer retries are reported (default: JSON lines on stderr). */
+  logger?: BusLogger;
 }
 
 /** One line of a topic file: offset, key, base64 value, headers, timestamp. */
@@ -326,6 +335,8 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
       if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1)
         throw new TypeError('maxBatchSize: expected >= 1');
       const { groupId } = options;
+      const onError = options.onError ?? batchErrorReporter(opts.logger ?? stderrLogger);
+      const batchOptions = { ...options, onError };
 
       let running: { abort: AbortController; loops: Promise<void>[] } | undefined;
 
@@ -343,7 +354,7 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
             const messages = log.messages.slice(position, position + maxBatchSize);
             try {
               const outcome = await processBatch({
-                options,
+                options: batchOptions,
                 topic,
                 partition: 0,
                 messages,
@@ -368,7 +379,7 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
               // the batch stays uncommitted and is offered again.
               failures++;
               const retryInMs = backoffMs(failures, options.retryBackoff);
-              (options.onError ?? defaultOnError)(error, {
+              onError(error, {
                 groupId,
                 topic,
                 partition: 0,

@@ -4,6 +4,7 @@ import type { Bus } from './types.ts';
 
 export * from './in-process.ts';
 export * from './kafka.ts';
+export type { BusLogger } from './log.ts';
 export { DEAD_LETTER_HEADERS, deadLetterHeaders } from './messages.ts';
 export { backoffMs } from './process-batch.ts';
 export * from './types.ts';
@@ -27,5 +28,9 @@ export function busFromEnv(
     const { dataDir: _dataDir, now: _now, ...kafka } = opts;
     return kafkaBus({ ...kafka, brokers });
   }
-  return inProcessBus({ dataDir: opts.dataDir, now: opts.now });
+  return inProcessBus({
+    ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
+    ...(opts.now === undefined ? {} : { now: opts.now }),
+    ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+  });
 }

@@ -6,8 +6,15 @@ import {
   logLevel,
   Partitioners,
 } from 'kafkajs';
+import { type BusLogger, stderrLogger } from './log.ts';
 import { assertOutgoing, assertTopicName, deadLetterHeaders, headersToStrings } from './messages.ts';
-import { chunks, DEFAULT_MAX_BATCH_SIZE, type DeadLetter, processBatch } from './process-batch.ts';
+import {
+  batchErrorReporter,
+  chunks,
+  DEFAULT_MAX_BATCH_SIZE,
+  type DeadLetter,
+  processBatch,
+} from './process-batch.ts';
 import type { Bus, BusMessage, Consumer, ConsumerOptions, Publisher } from './types.ts';
 
 export type BusLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
@@ -17,6 +24,8 @@ export interface KafkaBusOptions {
   clientId: string;
   /** kafkajs log level (default 'warn'); lines never include message values. */
   logLevel?: BusLogLevel;
+  /** Where kafkajs's lines and consumer retries go (default: JSON lines on stderr). */
+  logger?: BusLogger;
   /** Consumer group session timeout (default 30 000 ms); tests use a few seconds. */
   sessionTimeoutMs?: number;
   /** How long a rebalance waits for members to rejoin (default 60 000 ms). */
@@ -38,25 +47,29 @@ const LEVELS: Record<BusLogLevel, logLevel> = {
   info: logLevel.INFO,
   debug: logLevel.DEBUG,
 };
-const LEVEL_NAMES: Partial<Record<logLevel, string>> = {
-  [logLevel.ERROR]: 'ERROR',
-  [logLevel.WARN]: 'WARN',
-  [logLevel.INFO]: 'INFO',
-  [logLevel.DEBUG]: 'DEBUG',
+const METHODS: Partial<Record<logLevel, 'error' | 'warn' | 'info' | 'debug'>> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
 };
 
 /**
  * kafkajs's default logger prints every extra field it is given, which can include message
- * payloads (and they may carry sealed tokens). This one prints the namespace, the message and an
- * error's message, nothing else.
+ * payloads (and they may carry sealed tokens). This one passes on the namespace, the message and
+ * an error's message, nothing else.
  */
 export const quietLogCreator =
-  (clientId: string): logCreator =>
+  (clientId: string, logger: BusLogger = stderrLogger): logCreator =>
   () =>
   ({ namespace, level, log }) => {
     const error = (log as { error?: unknown }).error;
-    const why = error === undefined ? '' : ` (${error instanceof Error ? error.message : String(error)})`;
-    console.error(`[kafkajs ${clientId}] ${LEVEL_NAMES[level] ?? level} ${namespace}: ${log.message}${why}`);
+    const reason = error === undefined ? undefined : error instanceof Error ? error.message : String(error);
+    const method = METHODS[level] ?? 'info';
+    logger[method]?.(
+      { component: 'kafkajs', clientId, namespace, ...(reason === undefined ? {} : { reason }) },
+      `kafkajs ${namespace}: ${log.message}${reason === undefined ? '' : ` (${reason})`}`,
+    );
   };
 
 function toBusMessage(
@@ -89,9 +102,10 @@ export function kafkaBus(opts: KafkaBusOptions): Bus {
     brokers: opts.brokers,
     clientId: opts.clientId,
     logLevel: LEVELS[opts.logLevel ?? 'warn'],
-    logCreator: quietLogCreator(opts.clientId),
+    logCreator: quietLogCreator(opts.clientId, opts.logger),
     retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: opts.retries ?? 8 },
   });
+  const busLogger = opts.logger ?? stderrLogger;
   // Not idempotent (kafkajs's idempotent producer does not work against every broker we test
   // with); one request in flight keeps per-key order across retries instead.
   const newProducer = () =>
@@ -170,6 +184,7 @@ export function kafkaBus(opts: KafkaBusOptions): Bus {
       const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
       if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1)
         throw new TypeError('maxBatchSize: expected >= 1');
+      const batchOptions = { ...options, onError: options.onError ?? batchErrorReporter(busLogger) };
 
       let kafkaConsumer: KafkaConsumer | undefined;
       let stopping: AbortController | undefined;
@@ -214,7 +229,7 @@ export function kafkaBus(opts: KafkaBusOptions): Bus {
                   let outcome: 'done' | 'stopped';
                   try {
                     outcome = await processBatch({
-                      options,
+                      options: batchOptions,
                       topic: batch.topic,
                       partition: batch.partition,
                       messages,

@@ -1,3 +1,4 @@
+import { type BusLogger, stderrLogger } from './log.ts';
 import type { BatchErrorContext, BusMessage, ConsumerOptions, DecodedMessage } from './types.ts';
 import { MalformedMessageError } from './types.ts';
 
@@ -44,14 +45,20 @@ export function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-export function defaultOnError(error: unknown, c: BatchErrorContext): void {
-  // The error's message only: a stack or a payload could carry what a decode saw.
-  const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  console.error(
-    `[bus] group ${c.groupId} ${c.topic}[${c.partition}] offsets ${c.firstOffset}..${c.lastOffset}: ` +
-      `attempt ${c.attempt} failed (${why}); redelivering in ${c.retryInMs} ms`,
-  );
-}
+/** A consumer's default `onError`: one warning naming group, topic, partition and offsets. */
+export const batchErrorReporter =
+  (logger: BusLogger) =>
+  (error: unknown, c: BatchErrorContext): void => {
+    // The error's message only: a stack or a payload could carry what a decode saw.
+    const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    logger.warn(
+      { ...c, reason: why },
+      `bus: group ${c.groupId} ${c.topic}[${c.partition}] offsets ${c.firstOffset}..${c.lastOffset}: ` +
+        `attempt ${c.attempt} failed (${why}); redelivering in ${c.retryInMs} ms`,
+    );
+  };
+
+export const defaultOnError = batchErrorReporter(stderrLogger);
 
 /** Resolves after `ms`, or early when `signal` aborts; `keepAlive` runs about every second meanwhile. */
 export async function pause(ms: number, signal: AbortSignal, keepAlive?: () => Promise<void>): Promise<void> {

@@ -22,6 +22,11 @@ export interface OutboxRelayOptions {
    * retries after a backoff. Attempt 0: stop() gave up waiting for the batch in hand.
    */
   onError?: (err: unknown, attempt: number) => void;
+  /**
+   * Where the default `onError` reports (a pino-shaped logger; structural, so no dependency).
+   * Without it and without `onError`: JSON lines on stderr.
+   */
+  logger?: { warn(obj: object, msg?: string): void };
   /** One cursor and one active instance per name. Default: the topic. */
   name?: string;
   /** How long a relay instance owns the name without renewing it. Default 30 000. */
@@ -96,12 +101,21 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const leaseMs = options.leaseMs ?? 30_000;
   const initialBackoff = options.retry?.initialMs ?? 100;
   const maxBackoff = options.retry?.maxMs ?? 5_000;
+  const logger = options.logger ?? {
+    warn: (obj: object, msg?: string) =>
+      process.stderr.write(
+        `${JSON.stringify({ level: 40, time: Date.now(), name: 'outbox-relay', ...obj, msg })}\n`,
+      ),
+  };
   const onError =
     options.onError ??
-    ((err: unknown, attempt: number) =>
-      console.error(
-        `outbox relay "${name}": attempt ${attempt} failed: ${(err as Error)?.message ?? String(err)}`,
-      ));
+    ((err: unknown, attempt: number) => {
+      const reason = (err as Error)?.message ?? String(err);
+      logger.warn(
+        { relay: name, attempt, reason },
+        `outbox relay "${name}": attempt ${attempt} failed: ${reason}`,
+      );
+    });
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
     throw new RangeError(`batchSize must be an integer 1..10000, got ${batchSize}`);
   }

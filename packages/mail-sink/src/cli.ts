@@ -21,7 +21,13 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
-const sink = await startMailSink({ port, host: values.host, dir: values.dir, discard: values.discard });
+const sink = await startMailSink({
+  port,
+  host: values.host,
+  dir: values.dir,
+  discard: values.discard,
+  log: (line) => console.log(line),
+});
 console.log(`mail-sink listening on ${sink.port}`);
 
 let stopping = false;

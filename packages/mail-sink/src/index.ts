@@ -14,8 +14,10 @@ export interface MailSinkOptions {
   dir?: string;
   /** Only count what arrives (benchmarks): nothing is parsed, written or logged per email. */
   discard?: boolean;
-  /** One line per received email; default console.log. */
+  /** One line per received email, as text (the CLI prints these). */
   log?: (line: string) => void;
+  /** Or a pino-shaped logger: one info line per received email. Without either, JSON lines on stderr. */
+  logger?: { info(obj: object, msg?: string): void };
 }
 
 /** What the sink writes beside each `<name>.eml` as `<name>.json`. */
@@ -54,7 +56,15 @@ const MAX_EMAIL_BYTES = 25 * 1024 * 1024;
  */
 export async function startMailSink(options: MailSinkOptions): Promise<MailSink> {
   const host = options.host ?? '127.0.0.1';
-  const log = options.log ?? ((line: string) => console.log(line));
+  const logger = options.logger;
+  const log =
+    options.log ??
+    (logger
+      ? (line: string) => logger.info({ component: 'mail-sink' }, line)
+      : (line: string) =>
+          process.stderr.write(
+            `${JSON.stringify({ level: 30, time: Date.now(), name: 'mail-sink', msg: line })}\n`,
+          ));
   const discard = options.discard ?? false;
   if (!discard && !options.dir) throw new Error('mail-sink: dir is required unless discard is set');
   const dir = options.dir ? resolve(options.dir) : '';
