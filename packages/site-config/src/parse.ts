@@ -1,3 +1,4 @@
+import { canonicalEmailAddress, EMAIL_ADDRESS_FORMAT, parseEmailAddress } from '@sitemail/contracts';
 import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import Type, { type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -31,6 +32,7 @@ export class SiteConfigError extends Error {
 // `problem` is this package's annotation: the message an admin reads for any failure at that key,
 // instead of the validator's generic "must be >= 1".
 const NoLineBreaks = '^[^\\r\\n]*$';
+const ADDRESS_PROBLEM = 'must be an email address such as noreply@example.com';
 
 const SmtpSchema = Type.Object(
   {
@@ -68,14 +70,14 @@ export const SiteConfigSchema = Type.Object(
         problem: 'must be a one-line name',
       }),
     ),
+    // the product's one address grammar (contracts); the problem is refined by parseEmailAddress below
     'email.address': Type.Optional(
-      Type.String({
-        maxLength: 254,
-        pattern: '^[^\\s@<>(),;:"\\[\\]\\\\]+@[^\\s@<>(),;:"\\[\\]\\\\]+$',
-        problem: 'must be an email address such as noreply@example.com',
-      }),
+      Type.String({ format: EMAIL_ADDRESS_FORMAT, maxLength: 254, problem: ADDRESS_PROBLEM }),
     ),
     'email.smtp': Type.Optional(SmtpSchema),
+    // true: the mailer refuses private and loopback destinations too (link-local and cloud
+    // metadata addresses are refused always); see the notifications README
+    'email.smtp.denyPrivateNetworks': Type.Optional(Type.Boolean({ problem: 'must be true or false' })),
     'auth.providers': Type.Optional(
       Type.Array(
         Type.Object(
@@ -155,6 +157,12 @@ export function validateSiteConfig(value: unknown): SiteConfig {
   if (!seen.has('externalURL') && typeof raw.externalURL === 'string' && !isHttpUrl(raw.externalURL)) {
     add({ key: 'externalURL', message: 'must be an absolute http(s) URL' });
   }
+  const address = raw['email.address'];
+  if (seen.has('email.address') && typeof address === 'string') {
+    const parsed = parseEmailAddress(address);
+    const issue = issues.find((i) => i.key === 'email.address');
+    if (issue && !parsed.ok) issue.message = `${ADDRESS_PROBLEM} (${parsed.problem})`;
+  }
   const smtp = raw['email.smtp'] as Record<string, unknown> | undefined;
   if (smtp && typeof smtp === 'object') {
     const authentication = smtp.authentication ?? 'PLAIN';
@@ -172,6 +180,10 @@ export function validateSiteConfig(value: unknown): SiteConfig {
 
 function withDefaults(raw: Record<string, unknown>): SiteConfig {
   const config = structuredClone(raw) as Record<string, unknown>;
+  // one spelling of the From address: IDN domains as A-labels, the form relays route by
+  if (typeof config['email.address'] === 'string') {
+    config['email.address'] = canonicalEmailAddress(config['email.address']);
+  }
   const smtp = config['email.smtp'] as Partial<SmtpConfig> | undefined;
   if (smtp) {
     smtp.authentication ??= 'PLAIN';

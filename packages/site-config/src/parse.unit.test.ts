@@ -159,7 +159,7 @@ describe('parseSiteConfig', () => {
     assert.deepEqual(
       issues.map((i) => `${i.key}: ${i.message}`).sort(),
       [
-        'email.address: must be an email address such as noreply@example.com',
+        'email.address: must be an email address such as noreply@example.com (contains whitespace)',
         'email.senderName: must be a one-line name',
         'email.smtp.host: is required',
         'email.smtp.port: is required',
@@ -170,6 +170,39 @@ describe('parseSiteConfig', () => {
       issuesOf(JSON.stringify({ externalURL: 'https://x.example', 'auth.providers': {} })).issues,
       [{ key: 'auth.providers', message: 'must be a list of auth providers' }],
     );
+  });
+
+  it('email.address follows the product grammar (contracts): refusals name the problem, IDN kept as A-labels', () => {
+    const site = (address: string) =>
+      JSON.stringify({ externalURL: 'https://x.example', 'email.address': address });
+    for (const [bad, problem] of [
+      ['a@b', /fully qualified domain/],
+      ['"a b"@example.com', /quoted local parts/],
+      ['a@[127.0.0.1]', /address literals/],
+      ['no\u0000reply@example.com', /control character/],
+      ['noreply@example.com\r\nBcc: x@y.example', /control character/],
+    ] as const) {
+      const { issues } = issuesOf(site(bad));
+      assert.equal(issues.length, 1, bad);
+      assert.equal(issues[0]?.key, 'email.address');
+      assert.match(issues[0]?.message ?? '', /^must be an email address such as noreply@example\.com \(/);
+      assert.match(issues[0]?.message ?? '', problem, bad);
+    }
+    assert.equal(
+      parseSiteConfig(site('noreply@bücher.example'))['email.address'],
+      'noreply@xn--bcher-kva.example',
+    );
+    assert.equal(parseSiteConfig(site('NoReply@Example.COM'))['email.address'], 'NoReply@example.com');
+  });
+
+  it('email.smtp.denyPrivateNetworks: optional, true or false', () => {
+    const site = (value: unknown) =>
+      JSON.stringify({ externalURL: 'https://x.example', 'email.smtp.denyPrivateNetworks': value });
+    const config = parseSiteConfig(site(true)) as unknown as Record<string, unknown>;
+    assert.equal(config['email.smtp.denyPrivateNetworks'], true);
+    assert.deepEqual(issuesOf(site('yes')).issues, [
+      { key: 'email.smtp.denyPrivateNetworks', message: 'must be true or false' },
+    ]);
   });
 
   it('names line and column of a JSON syntax error', () => {

@@ -100,6 +100,17 @@ function oneLine(s: string): string {
     .join(' ');
 }
 
+/**
+ * A peer whose first bytes are not an SMTP greeting (an SSH or Redis banner, anything but a
+ * `220`, or a 4xx/5xx reply with which an SMTP server may refuse the session). Its bytes are never
+ * repeated: `/test-email` would otherwise read out whatever service listens on a host and port.
+ */
+function notSmtp(err: TransportErrorLike): boolean {
+  if (err.command !== 'CONN' || err.response === undefined) return false;
+  if (err.code === 'EPROTOCOL') return !/^[45]\d\d([ -]|$)/.test(err.response);
+  return !/^[2-5]\d\d([ -]|$)/.test(err.response);
+}
+
 /** What the server or the connection said, without nodemailer's own framing. */
 function whatWasSaid(err: TransportErrorLike, step: SmtpStep, ctx: ErrorContext): string {
   const where = `${ctx.host}:${ctx.port}`;
@@ -108,6 +119,7 @@ function whatWasSaid(err: TransportErrorLike, step: SmtpStep, ctx: ErrorContext)
     const said = err.response ? oneLine(err.response) : (err.message ?? 'STARTTLS failed');
     return `refusing to send credentials in clear text to ${ctx.host}: the server did not start TLS (${said})`;
   }
+  if (notSmtp(err)) return `the server at ${where} did not answer as an SMTP server`;
   if (err.response) return oneLine(err.response);
   if (err.code === 'ETIMEDOUT') {
     switch (err.timeoutType) {
@@ -138,12 +150,13 @@ export function toSmtpSendError(raw: unknown, ctx: ErrorContext): SmtpSendError 
     typeof raw === 'object' && raw !== null ? (raw as TransportErrorLike) : { message: String(raw) };
   const step = stepOf(err);
   const responseCode =
-    typeof err.responseCode === 'number' && err.responseCode >= 200 && err.responseCode < 600
+    !notSmtp(err) && typeof err.responseCode === 'number' && err.responseCode >= 200 && err.responseCode < 600
       ? err.responseCode
       : undefined;
   const permanent = err.guard ? err.guard.permanent : responseCode !== undefined && responseCode >= 500;
   const message = scrubSecrets(`mail: ${whatWasSaid(err, step, ctx)}`, ctx.secrets);
-  const smtpResponse = err.response ? scrubSecrets(oneLine(err.response), ctx.secrets) : undefined;
+  const smtpResponse =
+    err.response && !notSmtp(err) ? scrubSecrets(oneLine(err.response), ctx.secrets) : undefined;
   return new SmtpSendError(message, step, permanent, responseCode, smtpResponse);
 }
 

@@ -34,6 +34,30 @@ describe('SMTP error classification', () => {
     assert.equal(stepOf({ code: 'ECONNECTION', command: 'CONN', lastCommand: 'AUTH' }), 'auth');
   });
 
+  test('a greeting that is not SMTP is reported as such, its bytes never repeated; an SMTP refusal is', () => {
+    for (const banner of ['SSH-2.0-OpenSSH_9.6 secret', '-ERR unknown command', 'HTTP/1.1 400 Bad Request']) {
+      const err = toSmtpSendError(
+        {
+          code: 'EPROTOCOL',
+          command: 'CONN',
+          response: banner,
+          message: `Invalid greeting. response=${banner}`,
+        },
+        ctx(),
+      );
+      assert.equal(err.message, 'mail: the server at smtp.example.com:587 did not answer as an SMTP server');
+      assert.equal(err.smtpResponse, undefined);
+      assert.equal(err.responseCode, undefined);
+      assert.equal(err.step, 'connect');
+    }
+    const refused = toSmtpSendError(
+      { code: 'EPROTOCOL', command: 'CONN', response: '554 5.7.1 no service for you', responseCode: 554 },
+      ctx(),
+    );
+    assert.equal(refused.message, 'mail: 554 5.7.1 no service for you');
+    assert.equal(refused.responseCode, 554);
+  });
+
   test('5xx replies are permanent, 4xx and connection failures transient; the reply is the message', () => {
     const five = toSmtpSendError(
       {

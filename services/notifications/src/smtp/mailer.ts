@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import { type SiteConfig, type SmtpConfig, senderName } from '@sitemail/site-config';
 import nodemailer from 'nodemailer';
@@ -8,6 +9,7 @@ import {
   type SmtpTimeouts,
   smtpConfigKey,
 } from './connection-rules.ts';
+import { connectChecked, type DestinationRule, type Lookup } from './destination.ts';
 import {
   configError,
   credentialSecrets,
@@ -31,6 +33,17 @@ export interface MailerOptions {
   /** Connections kept open to the server (nodemailer `maxConnections`). Default 5. */
   poolSize?: number;
   timeouts?: Partial<SmtpTimeouts>;
+  /** Resolves the SMTP host (default: the system resolver, as `dns.lookup`). */
+  lookup?: Lookup;
+}
+
+/** The optional site-config key of the destination rule (`destination.ts`), not in SiteConfig's type. */
+export const DENY_PRIVATE_NETWORKS = 'email.smtp.denyPrivateNetworks';
+
+export function destinationRule(site: SiteConfig): DestinationRule {
+  return {
+    denyPrivateNetworks: (site as unknown as Record<string, unknown>)[DENY_PRIVATE_NETWORKS] === true,
+  };
 }
 
 type Transport = ReturnType<typeof nodemailer.createTransport>;
@@ -100,10 +113,10 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
     }
   };
 
-  const poolFor = (smtp: SmtpConfig): Pool => {
+  const poolFor = (smtp: SmtpConfig, rule: DestinationRule): Pool => {
     // hashed on every send (a couple of microseconds) rather than trusting object identity, so a
     // config object changed in place is noticed too
-    const key = smtpConfigKey(smtp);
+    const key = `${smtpConfigKey(smtp)}:${rule.denyPrivateNetworks}`;
     if (current?.key === key) return current;
     const plan = connectionPlan(smtp, machine(), timeouts);
     if (smtp.noVerifyTLS && !warnedNoVerify.has(key)) {
@@ -130,6 +143,15 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
       greetingTimeout: plan.greetingTimeout,
       socketTimeout: plan.socketTimeout,
       dnsTimeout: plan.dnsTimeout,
+      // every connection is opened by the destination rule: resolved, checked, then connected to
+      // the checked address; nodemailer still runs TLS (465 or STARTTLS) on it with the host
+      // name as the server name it verifies
+      getSocket: (_options: unknown, done: (err: Error | null, socket?: { connection: Socket }) => void) => {
+        connectChecked(plan.host, plan.port, rule, timeouts.connectionMs, opts.lookup).then(
+          (connection) => done(null, { connection }),
+          (err: Error) => done(err),
+        );
+      },
       ...(plan.authMethod
         ? {
             auth: { user: smtp.username ?? '', pass: smtp.password ?? '' },
@@ -179,7 +201,7 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
           `email.smtp.username and email.smtp.password are required when email.smtp.authentication is "${smtp.authentication}"`,
         );
       }
-      const pool = poolFor(smtp);
+      const pool = poolFor(smtp, destinationRule(site));
       pool.inFlight++;
       try {
         const info = await pool.transport.sendMail({
