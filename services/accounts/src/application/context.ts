@@ -13,6 +13,7 @@ import { createProjection } from '../store/projection.ts';
 import { createQueries, type Queries, type UserView } from '../store/queries.ts';
 import { violatedUniqueRule } from '../store/unique-violations.ts';
 import { createCommandRunner, type RunCommand } from './command-runner.ts';
+import { createDeferred, type Deferred } from './deferred.ts';
 import { changedConcurrently, refused, staleVersion, userNotFound } from './errors.ts';
 import { DEFAULT_SCRYPT_COST, hashPassword, type ScryptCost } from './passwords.ts';
 import { newLinkToken } from './secrets.ts';
@@ -42,6 +43,8 @@ export interface AccountsContext {
   getUser(userId: string): Promise<UserView>;
   /** A hash to check a password against when there is none, so that timing does not tell. */
   decoyHash(): Promise<string>;
+  /** Work done after the answer (see `deferred.ts`). */
+  deferred: Deferred;
 }
 
 const toUserEvent = (e: StoredEvent): UserEvent =>
@@ -85,5 +88,6 @@ export function createContext(deps: AccountsDeps): AccountsContext {
       decoy ??= hashPassword(newLinkToken(), passwordCost);
       return decoy;
     },
+    deferred: createDeferred(),
   };
 }

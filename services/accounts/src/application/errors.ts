@@ -20,6 +20,7 @@ export type ProblemCode =
   | 'external-account-exists'
   | 'stale-version'
   | 'invalid-link'
+  | 'too-many-password-failures'
   | 'conflict';
 
 const statusOf: Record<ProblemCode, number> = {
@@ -35,6 +36,7 @@ const statusOf: Record<ProblemCode, number> = {
   conflict: 409,
   // A link that is unknown, used or expired: the request is well-formed, the code is not valid.
   'invalid-link': 400,
+  'too-many-password-failures': 429,
 };
 
 /** A failure of the application layer (authentication, cross-user uniqueness, links) with its status. */
@@ -44,6 +46,8 @@ export class AccountsError extends Error {
     readonly code: ProblemCode,
     message: string,
     readonly field?: string,
+    /** Seconds to wait before retrying (the `retry-after` header of a 429). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'AccountsError';
@@ -95,6 +99,15 @@ export const invalidLink = () =>
 
 export const wrongPassword = () =>
   new AccountsError('wrong-password', 'the current password is wrong', 'currentPassword');
+
+/** The per-account password throttle: the same answer for every login, known or not. */
+export const tooManyPasswordFailures = (retryAfterSeconds: number) =>
+  new AccountsError(
+    'too-many-password-failures',
+    `too many failed password attempts for this account; retry in ${retryAfterSeconds} seconds`,
+    undefined,
+    retryAfterSeconds,
+  );
 
 /** A unique index of the read model refused the append: another user took the name or address first. */
 export function uniqueConflict(

@@ -5,7 +5,10 @@ import { useLink } from '../store/side-tables.ts';
 import type { AccountsContext } from './context.ts';
 import { invalidLink } from './errors.ts';
 
-/** Finds a link by its code, or says it is invalid (unknown, of another kind, used, expired, for another address). */
+/**
+ * Finds a link by its code, or says it is invalid (unknown, of another kind, used, revoked because
+ * the address it went through was removed or lost its verification, expired, for another address).
+ */
 export async function openLink(ctx: AccountsContext, code: string, kinds: LinkEventType[], email?: string) {
   const sha256 = tokenSha256(code);
   const link = await ctx.queries.linkToken(sha256);
@@ -13,6 +16,7 @@ export async function openLink(ctx: AccountsContext, code: string, kinds: LinkEv
     !link ||
     !(kinds as string[]).includes(link.kind) ||
     link.used ||
+    link.revoked ||
     Date.parse(link.expiresAt) <= ctx.clock().getTime()
   ) {
     throw invalidLink();

@@ -10,6 +10,7 @@ import {
   startHarness,
   types,
   userWithKey,
+  verifyByLink,
 } from '../testing/harness.ts';
 
 const db = testDatabaseKind();
@@ -92,7 +93,8 @@ describe(`invitations (${db})`, () => {
     assert.equal((await allEvents(h)).length, before);
   });
 
-  it('invites an existing user to an organization, naming them', async () => {
+  it('invites an existing user who holds the address verified to an organization, naming them', async () => {
+    await verifyByLink(h, bob.id, 'bob@example.com');
     const res = await invite({ email: 'bob@example.com', organization: 'acme' });
     assert.equal(res.statusCode, 201);
     assert.equal(res.json().inviteeUserId, bob.id);

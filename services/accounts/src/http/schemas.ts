@@ -1,4 +1,6 @@
+import { EmailAddressInput } from '@sitemail/contracts';
 import Type, { type TSchema } from 'typebox';
+import { NOT_BLANK_PLAIN_TEXT_PATTERN, PLAIN_TEXT_PATTERN } from './input.ts';
 
 /** RFC 9457 problem details: every error answer of the API. */
 export const Problem = Type.Object(
@@ -39,10 +41,19 @@ export const json = <T extends TSchema>(schema: T, description: string) => ({
 });
 
 export const Uuid = Type.String({ format: 'uuid' });
+/** An address as stored (in views, and in lookups of stored addresses: the path and link query strings). */
 export const Email = Type.String({
   format: 'email',
   maxLength: 254,
   description: 'An email address (compared lower-cased)',
+});
+/** An address a caller gives accounts to keep or look up: the product grammar (`parseEmailAddress`), stored canonical. */
+export const NewEmail = Type.String({
+  ...EmailAddressInput,
+  description:
+    'An email address: ASCII before the @ (no quoted parts), a fully qualified domain after it ' +
+    '(internationalised domains are stored in their xn-- form); no address literals or control ' +
+    'characters. Stored and compared lower-cased.',
 });
 /** The reference product's username rule: letters, digits, and single dashes or dots inside. */
 export const Username = Type.String({
@@ -52,7 +63,19 @@ export const Username = Type.String({
   description: 'Letters, digits, and single dashes or dots between them',
 });
 export const Password = Type.String({ minLength: 12, maxLength: 256, description: 'At least 12 characters' });
-export const DisplayName = Type.String({ minLength: 1, maxLength: 255 });
+/** Text other people see (in emails and events): no control or direction-override characters, bounded. */
+const plainText = (maxLength: number, description: string) =>
+  Type.String({ minLength: 1, maxLength, pattern: PLAIN_TEXT_PATTERN, description });
+export const DisplayName = plainText(100, 'Shown to others; no control characters; at most 100 characters');
+/** Organisation names go into invitation subjects: kept short, and not blank. */
+export const OrganizationName = Type.String({
+  ...plainText(64, 'An organisation name; no control characters; at most 64 characters'),
+  pattern: NOT_BLANK_PLAIN_TEXT_PATTERN,
+});
+export const ApiKeyName = Type.String({
+  ...plainText(64, 'A name for the key; no control characters; at most 64 characters'),
+  pattern: NOT_BLANK_PLAIN_TEXT_PATTERN,
+});
 export const Time = Type.String({ format: 'date-time' });
 export const UserIdParam = Type.String({
   pattern: '^(me|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$',

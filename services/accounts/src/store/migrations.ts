@@ -77,4 +77,22 @@ CREATE TABLE site_bootstrap (
 );
 `,
   },
+  {
+    // A link dies without being used when the address it went through is removed, changes hands
+    // or loses its verification (`revoked_at`; `used_at` stays "accepted" for invitations).
+    // `password_attempts`: failed password checks per account, for the per-account throttle.
+    id: '002-link-revocation-and-password-attempts',
+    sql: `
+ALTER TABLE link_tokens ADD COLUMN revoked_at timestamptz;
+CREATE INDEX link_tokens_user_email ON link_tokens (user_id, email);
+CREATE INDEX link_tokens_invitation ON link_tokens (invitation_id);
+CREATE INDEX invitations_invitee ON invitations (invitee_user_id, email);
+CREATE TABLE password_attempts (
+  subject text PRIMARY KEY,
+  failures integer NOT NULL,
+  last_failure_at timestamptz NOT NULL,
+  locked_until timestamptz
+);
+`,
+  },
 ];

@@ -13,6 +13,22 @@ export const tokenSha256 = (token: string) => createHash('sha256').update(token,
  * Link tokens travel sealed in the events; the projection opens each one only to store its
  * SHA-256, which is all accounts keeps (a database dump yields no usable link).
  */
+/**
+ * Kills every unused link that reached someone through this user's address: the user's own
+ * verification, set-password and reset links sent to it, and invitations addressed to it because
+ * the user held it verified (those were mailed to the user). Called when the address is removed
+ * (the only way it can change hands) or loses its verification: whoever reads the mailbox next
+ * must not inherit a link, and a link must not outlive the proof it rested on.
+ */
+async function revokeLinksThrough(tx: Queryable, userId: string, email: string, at: string) {
+  await tx.query(
+    `UPDATE link_tokens SET revoked_at = $3 WHERE used_at IS NULL AND revoked_at IS NULL AND (
+       (user_id = $2 AND email = $1 AND kind <> 'UserInvited')
+       OR invitation_id IN (SELECT id FROM invitations WHERE invitee_user_id = $2 AND email = $1))`,
+    [email, userId, at],
+  );
+}
+
 export function createProjection(linkTokenKey: LinkTokenKey) {
   const storeToken = async (
     tx: Queryable,
@@ -90,17 +106,14 @@ export function createProjection(linkTokenKey: LinkTokenKey) {
           event.data.email,
           userId,
         ]);
+        await revokeLinksThrough(tx, userId, event.data.email, at);
         return;
       case 'EmailRemoved':
         await tx.query('DELETE FROM user_emails WHERE email = $1 AND user_id = $2', [
           event.data.email,
           userId,
         ]);
-        // Links already sent to the address must not verify it (or set a password) any more.
-        await tx.query(
-          'UPDATE link_tokens SET used_at = $3 WHERE email = $1 AND user_id = $2 AND used_at IS NULL',
-          [event.data.email, userId, at],
-        );
+        await revokeLinksThrough(tx, userId, event.data.email, at);
         return;
       case 'PrimaryEmailChanged':
         await tx.query('UPDATE users SET primary_email = $2 WHERE id = $1', [userId, event.data.email]);

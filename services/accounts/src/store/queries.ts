@@ -197,8 +197,11 @@ export function createQueries(db: Queryable) {
         invitation_id: string | null;
         expires_at: Date;
         used_at: Date | null;
+        revoked_at: Date | null;
+        invitee_user_id: string | null;
       }>(
-        'SELECT kind, user_id, email, invitation_id, expires_at, used_at FROM link_tokens WHERE token_sha256 = $1',
+        `SELECT t.kind, t.user_id, t.email, t.invitation_id, t.expires_at, t.used_at, t.revoked_at, i.invitee_user_id
+         FROM link_tokens t LEFT JOIN invitations i ON i.id = t.invitation_id WHERE t.token_sha256 = $1`,
         [sha256],
       );
       const row = rows[0];
@@ -210,6 +213,9 @@ export function createQueries(db: Queryable) {
             invitationId: row.invitation_id,
             expiresAt: iso(row.expires_at),
             used: row.used_at !== null,
+            revoked: row.revoked_at !== null,
+            /** For an invitation: the user it was mailed to (their primary address), null when mailed to the invited address. */
+            inviteeUserId: row.invitee_user_id,
           }
         : null;
     },

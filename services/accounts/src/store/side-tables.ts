@@ -29,7 +29,8 @@ export async function savePasswordHash(
  */
 export async function useLink(tx: Queryable, sha256: string, at: string): Promise<boolean> {
   const used = await tx.query(
-    'UPDATE link_tokens SET used_at = $2 WHERE token_sha256 = $1 AND used_at IS NULL AND expires_at > $2',
+    `UPDATE link_tokens SET used_at = $2
+     WHERE token_sha256 = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2`,
     [sha256, at],
   );
   return used.rowCount === 1;

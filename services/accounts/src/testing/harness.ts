@@ -146,3 +146,13 @@ export async function linkCode(h: Harness, userId: string, type: string): Promis
 
 /** Every event of the store, in commit order: to assert what a request appended (and what it did not). */
 export const allEvents = (h: Harness) => eventsInCommitOrder(h.db);
+
+/** Verifies an address by following its last verification link, as its owner would; asserts 200. */
+export async function verifyByLink(h: Harness, userId: string, email: string): Promise<void> {
+  const code = await linkCode(h, userId, 'EmailVerificationRequested');
+  const res = await h.app.inject({
+    method: 'GET',
+    url: `/-/verify-email?code=${encodeURIComponent(code)}&email=${encodeURIComponent(email)}`,
+  });
+  if (res.statusCode !== 200) throw new Error(`verifying ${email}: ${res.statusCode} ${res.body}`);
+}

@@ -1,5 +1,6 @@
-import { apiKeySecretSha256 } from '@sitemail/contracts';
+import { apiKeySecretSha256, parseEmailAddress } from '@sitemail/contracts';
 import type { AccountsContext } from '../context.ts';
+import { checkPasswordGuarded } from '../password-guard.ts';
 import { verifyPassword } from '../passwords.ts';
 import { API_KEY_PATTERN } from '../secrets.ts';
 
@@ -22,10 +23,18 @@ export function authenticationUseCases(ctx: AccountsContext) {
         : null;
     },
 
-    /** Username or address + password. Unknown users cost a hash check too, so timing tells nothing. */
+    /**
+     * Username or address + password, under the per-account throttle (429 while locked). Unknown
+     * users cost a hash check too, so timing tells nothing.
+     */
     async authenticatePassword(login: string, password: string): Promise<Principal | null> {
-      const row = await ctx.queries.passwordLogin(login);
-      const ok = await verifyPassword(password, row?.hash ?? (await ctx.decoyHash()));
+      // An address is looked up in its canonical form (an IDN domain typed in Unicode finds its A-labels).
+      const parsed = login.includes('@') ? parseEmailAddress(login) : null;
+      const row = await ctx.queries.passwordLogin(parsed?.ok ? parsed.address.toLowerCase() : login);
+      const subject = row ? `user:${row.id}` : `login:${login.toLowerCase()}`;
+      const ok = await checkPasswordGuarded(ctx, subject, async () =>
+        verifyPassword(password, row?.hash ?? (await ctx.decoyHash())),
+      );
       return row?.hash && ok
         ? { userId: row.id, username: row.username, siteAdmin: row.site_admin, via: 'password' }
         : null;

@@ -17,7 +17,8 @@ export function invitationUseCases(ctx: AccountsContext) {
         invitationId,
         email,
         ...(organization === undefined ? {} : { organization }),
-        ...(owner && owner.userId !== inviterId ? { inviteeUserId: owner.userId } : {}),
+        // Who receives it is the decider's rule: only a verified holder is named (and mailed).
+        ...(owner && owner.userId !== inviterId ? { holder: owner } : {}),
         seal: ctx.sealerFor(inviterId),
         now: ctx.clock(),
       }));

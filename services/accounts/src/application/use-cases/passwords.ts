@@ -1,10 +1,18 @@
-import type { StoredEvent } from '@sitemail/event-store';
-import { passwordResetUnavailable } from '../../domain/user/index.ts';
+import { passwordResetUnavailable, type RefusalCode } from '../../domain/user/index.ts';
 import { savePasswordHash, usePasswordLinks } from '../../store/side-tables.ts';
 import type { AccountsContext } from '../context.ts';
 import { RefusalError, refused, wrongPassword } from '../errors.ts';
 import { openLink, useLinkOnce } from '../links.ts';
+import { checkPasswordGuarded } from '../password-guard.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
+
+/** Refusals a reset request keeps to itself: saying them would tell that the address has an account. */
+const silentResetRefusals = new Set<RefusalCode>([
+  'email-not-verified',
+  'email-not-found',
+  'sent-too-recently',
+  'user-not-found',
+]);
 
 const PASSWORD_LINKS = ['PasswordSetLinkRequested', 'PasswordResetRequested'] as const;
 
@@ -48,7 +56,11 @@ export function passwordUseCases(ctx: AccountsContext) {
     /** The user changes their own password, proving the current one; outstanding reset links die. */
     async changePassword(userId: string, currentPassword: string, newPassword: string) {
       const current = await ctx.queries.passwordHash(userId);
-      const ok = await verifyPassword(currentPassword, current ?? (await ctx.decoyHash()));
+      // The same per-account throttle as password sign-in: a stolen API key must not become a
+      // way to guess the password behind it.
+      const ok = await checkPasswordGuarded(ctx, `user:${userId}`, async () =>
+        verifyPassword(currentPassword, current ?? (await ctx.decoyHash())),
+      );
       if (current === null || !ok) throw wrongPassword();
       const hash = await hashPassword(newPassword, ctx.passwordCost);
       const events = await ctx.run(
@@ -67,29 +79,34 @@ export function passwordUseCases(ctx: AccountsContext) {
 
     /**
      * A password reset request. Refused for everyone alike on single-sign-on sites and without
-     * SMTP; for an address that is unknown or unverified it does nothing and says the same as on
-     * success, so the answer does not tell who has an account.
+     * SMTP. Otherwise the answer is the same whatever the address, and given before anything is
+     * looked up: the work (find the owner, decide, append) runs after the reply, so neither the
+     * answer nor its timing tells who has an account. The decider sends nothing for an unknown or
+     * unverified address, or one that got a reset email too recently (the per-address throttle).
      */
-    async requestPasswordReset(email: string): Promise<{ events: StoredEvent[] }> {
+    requestPasswordReset(email: string, onError: (err: unknown) => void): void {
       const policy = ctx.site();
-      const owner = await ctx.queries.emailOwner(email);
       const unavailable = passwordResetUnavailable(policy);
       if (unavailable) throw refused(unavailable);
-      if (!owner) return { events: [] };
-      try {
-        const events = await ctx.run(owner.userId, () => ({
-          type: 'RequestPasswordReset',
-          email,
-          site: policy,
-          seal: ctx.sealerFor(owner.userId),
-          now: ctx.clock(),
-        }));
-        return { events };
-      } catch (err) {
-        if (err instanceof RefusalError && err.refusal.refusal === 'email-not-verified')
-          return { events: [] };
-        throw err;
-      }
+      ctx.deferred.run(async () => {
+        const owner = await ctx.queries.emailOwner(email);
+        if (!owner) return;
+        try {
+          await ctx.run(owner.userId, () => ({
+            type: 'RequestPasswordReset',
+            email,
+            site: ctx.site(),
+            seal: ctx.sealerFor(owner.userId),
+            now: ctx.clock(),
+          }));
+        } catch (err) {
+          if (err instanceof RefusalError && silentResetRefusals.has(err.refusal.refusal)) return;
+          throw err;
+        }
+      }, onError);
     },
+
+    /** Resolves when the work of earlier answers (reset requests) is done. */
+    idle: () => ctx.deferred.idle(),
   };
 }

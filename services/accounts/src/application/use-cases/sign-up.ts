@@ -16,7 +16,7 @@ interface NewUser {
   origin: UserOrigin;
   authProvider: { type: string; externalId?: string };
   password?: string;
-  invitation?: { tokenSha256: string; invitationId: string | null };
+  invitation?: { tokenSha256: string; email: string; mailedToInvitedAddress: boolean };
 }
 
 /**
@@ -47,7 +47,14 @@ export function signUpUseCases(ctx: AccountsContext) {
             authProvider: input.authProvider,
             withPassword: passwordHash !== undefined,
             firstUser,
-            emailProvenByInvitation: input.invitation !== undefined,
+            ...(input.invitation
+              ? {
+                  invitation: {
+                    email: input.invitation.email,
+                    mailedToInvitedAddress: input.invitation.mailedToInvitedAddress,
+                  },
+                }
+              : {}),
             site: ctx.site(),
             seal: ctx.sealerFor(userId),
             now: ctx.clock(),
@@ -83,7 +90,13 @@ export function signUpUseCases(ctx: AccountsContext) {
       let invitation: NewUser['invitation'];
       if (input.invitationCode !== undefined) {
         const link = await openLink(ctx, input.invitationCode, ['UserInvited'], input.email);
-        invitation = { tokenSha256: link.sha256, invitationId: link.invitationId };
+        // An invitation naming an existing user was mailed to that user's primary address, not
+        // to this one: using its code then proves nothing of this address (see create-user.ts).
+        invitation = {
+          tokenSha256: link.sha256,
+          email: link.email,
+          mailedToInvitedAddress: link.inviteeUserId === null,
+        };
       }
       return createUser({
         username: input.username,

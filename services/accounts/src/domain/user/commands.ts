@@ -19,8 +19,12 @@ export interface CreateUser extends At {
   withPassword: boolean;
   /** No user exists yet on the site: the first user becomes site admin. */
   firstUser: boolean;
-  /** The address was already proven by following an invitation link sent to it. */
-  emailProvenByInvitation?: boolean;
+  /**
+   * The invitation whose code came with the sign-up (checked by the handler): the address it
+   * invited, and whether its email went to that address itself (nobody held it verified) or to an
+   * existing user's primary address. Only the former proves the new user reads the address.
+   */
+  invitation?: { email: string; mailedToInvitedAddress: boolean };
   site: SitePolicy;
   seal: Sealer;
 }
@@ -112,8 +116,11 @@ export interface InviteUser extends At {
   invitationId: string;
   email: string;
   organization?: string;
-  /** Set when the address belongs to an existing user (looked up by the handler). */
-  inviteeUserId?: string;
+  /**
+   * The user who holds the address now, verified or not (looked up by the handler). Only a
+   * verified holder is the invitee; an unverified hold proves nothing (see `invitations.ts`).
+   */
+  holder?: { userId: string; verified: boolean };
   seal: Sealer;
 }
 

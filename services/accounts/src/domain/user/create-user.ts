@@ -5,6 +5,14 @@ import { expires, verificationRequest } from './links.ts';
 import { builtinDisabled } from './refusals.ts';
 
 /**
+ * Following an invitation link proves control of the address its email was sent to, nothing
+ * more: the sign-up's address is proven only when the invitation named it and was mailed to it.
+ * An invitation mailed to an existing user's primary address proves nothing about the invited one.
+ */
+const provenByInvitation = (command: CreateUser) =>
+  command.invitation?.mailedToInvitedAddress === true && command.invitation.email === command.email;
+
+/**
  * A new user: who starts verified, who gets which link. With SMTP configured, builtin sign-ups
  * and admin-created users start unverified and get a link; without SMTP nothing can be sent, so
  * the address is recorded as verified. External provider and API-created users are verified; so
@@ -17,7 +25,7 @@ export function createUser(command: CreateUser): Decision {
   const needsLink =
     site.smtpConfigured &&
     (origin === 'builtin-signup' || origin === 'site-admin') &&
-    !command.emailProvenByInvitation;
+    !provenByInvitation(command);
   const created: AccountsEventData = {
     type: 'UserCreated',
     data: {

@@ -68,10 +68,31 @@ describe('CreateUser', () => {
       .thenEmits([created({ emailVerified: true, siteAdmin: false, displayName: 'Alice L.' })]);
   });
 
-  it('builtin sign-up proven by an invitation link: verified even with SMTP', () => {
+  it('builtin sign-up proven by an invitation link mailed to the address itself: verified even with SMTP', () => {
     given([])
-      .when(create({ emailProvenByInvitation: true }))
+      .when(create({ invitation: { email: 'alice@example.com', mailedToInvitedAddress: true } }))
       .thenEmits([created({ emailVerified: true })]);
+  });
+
+  const verificationRequested = {
+    type: 'EmailVerificationRequested' as const,
+    data: {
+      email: 'alice@example.com',
+      token: sealed('EmailVerificationRequested'),
+      expiresAt: '2026-11-26T10:00:00.000Z',
+    },
+  };
+
+  it("an invitation mailed to an existing user's primary proves nothing of the invited address: unverified, a verification link", () => {
+    given([])
+      .when(create({ invitation: { email: 'alice@example.com', mailedToInvitedAddress: false } }))
+      .thenEmits([created({}), verificationRequested]);
+  });
+
+  it('an invitation for another address proves nothing of this one: unverified, a verification link', () => {
+    given([])
+      .when(create({ invitation: { email: 'someone@example.com', mailedToInvitedAddress: true } }))
+      .thenEmits([created({}), verificationRequested]);
   });
 
   it('admin-created with SMTP: unverified and a set-password link', () => {

@@ -1,3 +1,4 @@
+import { RESETS_PER_HOUR } from './passwords.ts';
 import type { ActiveUser, EmailState, UserEvent, UserState } from './types.ts';
 
 const withEmail = (user: ActiveUser, email: string, change: (e: EmailState) => EmailState): ActiveUser => ({
@@ -38,8 +39,12 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       return { ...state, emails: state.emails.filter((e) => e.email !== event.data.email) };
     case 'PrimaryEmailChanged':
       return { ...state, primaryEmail: event.data.email };
-    case 'PasswordSetLinkRequested':
     case 'PasswordResetRequested':
+      return withEmail(state, event.data.email, (e) => ({
+        ...e,
+        resetRequestedAt: [...(e.resetRequestedAt ?? []), event.time].slice(-RESETS_PER_HOUR),
+      }));
+    case 'PasswordSetLinkRequested':
       return state;
     case 'PasswordChanged':
       return { ...state, hasPassword: true };

@@ -3,12 +3,17 @@ import { aliceSignedUp, bob, given, later, now, sealed } from './spec.test-suppo
 
 describe('InviteUser (on the inviter stream)', () => {
   const invitationId = '3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7';
-  const cmd = (email: string, organization?: string, at = now, inviteeUserId?: string) => ({
+  const cmd = (
+    email: string,
+    organization?: string,
+    at = now,
+    holder?: { userId: string; verified: boolean },
+  ) => ({
     type: 'InviteUser' as const,
     invitationId,
     email,
     ...(organization ? { organization } : {}),
-    ...(inviteeUserId ? { inviteeUserId } : {}),
+    ...(holder ? { holder } : {}),
     seal: sealed,
     now: at,
   });
@@ -29,10 +34,15 @@ describe('InviteUser (on the inviter stream)', () => {
       .when(cmd('carol@example.org'))
       .thenEmits([invited('carol@example.org')]);
   });
-  it('invites an existing user to an organization', () => {
+  it('invites an existing user who holds the address verified to an organization, naming them', () => {
     given([aliceSignedUp(true)])
-      .when(cmd('bob@example.org', 'acme', now, bob))
+      .when(cmd('bob@example.org', 'acme', now, { userId: bob, verified: true }))
       .thenEmits([invited('bob@example.org', 'acme', bob)]);
+  });
+  it('names nobody when the holder has not verified the address: the invitation goes to the address itself', () => {
+    given([aliceSignedUp(true)])
+      .when(cmd('victim@example.org', undefined, now, { userId: bob, verified: false }))
+      .thenEmits([invited('victim@example.org')]);
   });
   it('refuses inviting one of your own addresses', () => {
     given([aliceSignedUp(true)])

@@ -2,12 +2,15 @@ import { describe, it } from 'node:test';
 import {
   aliceSignedUp,
   given,
+  history,
+  later,
   now,
   sealed,
   singleSignOn,
   withoutSmtp,
   withSmtp,
 } from './spec.test-support.ts';
+import type { UserEvent } from './types.ts';
 
 const adminCreated = {
   type: 'UserCreated' as const,
@@ -90,6 +93,59 @@ describe('RequestPasswordReset', () => {
             email: 'alice@example.com',
             token: sealed('PasswordResetRequested'),
             expiresAt: '2026-11-25T14:00:00.000Z',
+          },
+        },
+      ]);
+  });
+  const resetAt = (at: Date): UserEvent =>
+    history(
+      [
+        {
+          type: 'PasswordResetRequested',
+          data: {
+            email: 'alice@example.com',
+            token: sealed('PasswordResetRequested'),
+            expiresAt: new Date(at.getTime() + 4 * 3600_000).toISOString(),
+          },
+        },
+      ],
+      at,
+    )[0] as UserEvent;
+  const signedUp = history([aliceSignedUp(true)], later(-2 * 3600_000));
+  const at = (ms: number) => ({ ...cmd('alice@example.com'), now: later(ms) });
+  it('sends no second reset email to an address within a minute (sent-too-recently)', () => {
+    given([...signedUp, resetAt(now)])
+      .when(at(59_000))
+      .thenRefused('sent-too-recently', 'email');
+  });
+  it('sends another after a minute', () => {
+    given([...signedUp, resetAt(now)])
+      .when(at(60_000))
+      .thenEmits([
+        {
+          type: 'PasswordResetRequested',
+          data: {
+            email: 'alice@example.com',
+            token: sealed('PasswordResetRequested'),
+            expiresAt: later(60_000 + 4 * 3600_000).toISOString(),
+          },
+        },
+      ]);
+  });
+  it('sends at most 5 an hour to an address, then again once the oldest is an hour old', () => {
+    const five = [0, 1, 2, 3, 4].map((i) => resetAt(later(i * 120_000)));
+    given([...signedUp, ...five])
+      .when(at(30 * 60_000))
+      .thenRefused('sent-too-recently', 'email');
+    given([...signedUp, ...five])
+      .when(at(3600_000))
+      .thenEmits([
+        {
+          type: 'PasswordResetRequested',
+          data: {
+            email: 'alice@example.com',
+            token: sealed('PasswordResetRequested'),
+            expiresAt: later(3600_000 + 4 * 3600_000).toISOString(),
           },
         },
       ]);

@@ -28,6 +28,8 @@ export interface EmailState {
   verified: boolean;
   /** When a verification email was last requested for the address (ISO), for "sent too recently". */
   verificationRequestedAt?: string;
+  /** When reset links were last sent to the address (ISO, newest last, the last hour's at most), for the reset throttle. */
+  resetRequestedAt?: string[];
 }
 
 export interface ApiKeyState {

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { targetUser } from '../auth.ts';
-import { ApiKeyView, json, problemsFor, UserIdParam } from '../schemas.ts';
+import { checkInput } from '../input.ts';
+import { retryAfterHeader } from '../retry-after.ts';
+import { ApiKeyName, ApiKeyView, json, problemsFor, UserIdParam } from '../schemas.ts';
 import type { RouteOptions } from './options.ts';
 
 /** API keys: the secret is answered once, at creation, and stored only as its SHA-256. */
@@ -9,6 +11,9 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
   app,
   { accounts, rateLimits },
 ) => {
+  app.addHook('preValidation', checkInput);
+  // A password sign-in refused by the per-account throttle says when to retry.
+  app.addHook('onError', retryAfterHeader);
   app.post(
     '/users/:userId/api-keys',
     {
@@ -21,10 +26,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
           'obtain your first key. Use the secret as `Authorization: token <secret>`.',
         security: [{ apiKey: [] }, { password: [] }],
         params: Type.Object({ userId: UserIdParam }),
-        body: Type.Object(
-          { name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }) },
-          { additionalProperties: false },
-        ),
+        body: Type.Object({ name: ApiKeyName }, { additionalProperties: false }),
         response: {
           201: json(
             Type.Object({

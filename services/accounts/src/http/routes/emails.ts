@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { requireSiteAdmin, targetUser } from '../auth.ts';
+import { checkInput } from '../input.ts';
 import {
   Email,
   IfMatchHeaders,
   json,
   Message,
+  NewEmail,
   parseIfMatch,
   problemsFor,
   UserIdParam,
@@ -18,6 +20,7 @@ const UserAndEmail = Type.Object({ userId: UserIdParam, email: Email });
 
 /** A user's addresses: add, remove, make primary, ask for a verification email, set verified (site admins). */
 export const emailRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { accounts, rateLimits }) => {
+  app.addHook('preValidation', checkInput);
   app.post(
     '/users/:userId/emails',
     {
@@ -29,7 +32,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, 
         security: [{ apiKey: [] }],
         params: Type.Object({ userId: UserIdParam }),
         headers: IfMatchHeaders,
-        body: Type.Object({ email: Email }, strict),
+        body: Type.Object({ email: NewEmail }, strict),
         response: {
           201: json(UserView, 'The user with the new address'),
           ...problemsFor(400, 401, 403, 404, 409, 429),
@@ -82,7 +85,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, 
         security: [{ apiKey: [] }],
         params: Type.Object({ userId: UserIdParam }),
         headers: IfMatchHeaders,
-        body: Type.Object({ email: Email }, strict),
+        body: Type.Object({ email: NewEmail }, strict),
         response: { 200: json(UserView, 'The user'), ...problemsFor(400, 401, 403, 404, 409) },
       },
     },

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { requireUser } from '../auth.ts';
-import { Email, InvitationView, json, problemsFor } from '../schemas.ts';
+import { checkInput } from '../input.ts';
+import { InvitationView, json, NewEmail, OrganizationName, problemsFor } from '../schemas.ts';
 import type { RouteOptions } from './options.ts';
 
 /** Invitations, decided on the inviter's stream (`UserInvited`). */
@@ -9,6 +10,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
   app,
   { accounts, rateLimits },
 ) => {
+  app.addHook('preValidation', checkInput);
   app.post(
     '/invitations',
     {
@@ -18,12 +20,15 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
         summary: 'Invite an address to the site, or to an organization',
         description:
           'The caller is the inviter. When the address belongs to a user, the invitation names them ' +
-          '(`inviteeUserId`); otherwise the invitation link lets the invitee sign up with the address verified.',
+          '(`inviteeUserId`) and is mailed to their verified primary address — only when they hold the address ' +
+          'verified: an address someone merely added (unverified) proves nothing, and the invitation then goes ' +
+          'to the address itself. Only a sign-up with the code of an invitation mailed to the address itself ' +
+          'starts verified.',
         security: [{ apiKey: [] }],
         body: Type.Object(
           {
-            email: Email,
-            organization: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '\\S' })),
+            email: NewEmail,
+            organization: Type.Optional(OrganizationName),
           },
           { additionalProperties: false },
         ),

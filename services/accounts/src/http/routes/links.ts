@@ -3,8 +3,18 @@ import { linkPaths } from '@sitemail/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { AccountsError, RefusalError } from '../../application/errors.ts';
+import { checkInput } from '../input.ts';
 import { refusalStatus } from '../problems.ts';
-import { Email, InvitationView, json, Message, Password, Problem, problemsFor } from '../schemas.ts';
+import {
+  Email,
+  InvitationView,
+  json,
+  Message,
+  NewEmail,
+  Password,
+  Problem,
+  problemsFor,
+} from '../schemas.ts';
 import type { RouteOptions } from './options.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -51,6 +61,9 @@ function linkFailurePage(err: unknown, request: FastifyRequest, reply: FastifyRe
  * SHA-256 is stored.
  */
 export const linkRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { accounts, rateLimits }) => {
+  app.addHook('preValidation', checkInput);
+  // Reset requests finish their work after answering; closing waits for it.
+  app.addHook('onClose', () => accounts.idle());
   app.get(
     linkPaths.verifyEmail,
     {
@@ -179,13 +192,17 @@ export const linkRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         summary: 'Ask for a password reset link (builtin auth only)',
         description:
           'Refused (403) when auth.providers has no builtin entry, and (409) when SMTP is not configured. For an ' +
-          'address that is unknown or unverified the answer is the same 202 as on success, and nothing is sent.',
-        body: Type.Object({ email: Email }, strict),
+          'address that is unknown or unverified the answer is the same 202 as on success, and nothing is sent. ' +
+          'The answer comes before any lookup (the same time either way); at most one reset email a minute ' +
+          'and 5 an hour reach one address, whoever asks.',
+        body: Type.Object({ email: NewEmail }, strict),
         response: { 202: json(Message, 'Accepted'), ...problemsFor(400, 403, 409, 429) },
       },
     },
     async (request, reply) => {
-      await accounts.requestPasswordReset(request.body.email.toLowerCase());
+      accounts.requestPasswordReset(request.body.email, (err) =>
+        request.log.error({ err }, 'password reset request failed after its answer'),
+      );
       return reply.code(202).send({
         message: 'If that address belongs to a user and is verified, a password reset link is on its way.',
       });

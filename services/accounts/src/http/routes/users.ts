@@ -2,12 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { forbidden, invalidInput } from '../../application/errors.ts';
 import { requireSiteAdmin, targetUser } from '../auth.ts';
+import { checkInput } from '../input.ts';
+import { retryAfterHeader } from '../retry-after.ts';
 import {
   DisplayName,
-  Email,
   IfMatchHeaders,
   json,
   Message,
+  NewEmail,
   Password,
   parseIfMatch,
   problemsFor,
@@ -21,6 +23,9 @@ const strict = { additionalProperties: false } as const;
 
 /** Users: builtin sign-up, admin- and API-created users, external-provider users, reading one, site admin. */
 export const userRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { accounts, rateLimits }) => {
+  app.addHook('preValidation', checkInput);
+  // A password change refused by the per-account throttle says when to retry.
+  app.addHook('onError', retryAfterHeader);
   app.put(
     '/users/:userId/password',
     {
@@ -57,11 +62,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         description:
           'With SMTP configured (email.smtp) the address starts unverified and a verification email is requested; ' +
           'without it the address is recorded as verified. The first user of the site becomes site admin. ' +
-          'With `invitationCode` (from an invitation link sent to this address) the address is verified at once.',
+          'With `invitationCode` from an invitation mailed to this very address, the address is verified at once; ' +
+          'an invitation mailed elsewhere (to an existing user) proves nothing of it: it starts unverified.',
         body: Type.Object(
           {
             username: Username,
-            email: Email,
+            email: NewEmail,
             password: Password,
             displayName: Type.Optional(DisplayName),
             invitationCode: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
@@ -91,7 +97,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         body: Type.Object(
           {
             username: Username,
-            email: Email,
+            email: NewEmail,
             displayName: Type.Optional(DisplayName),
             origin: Type.Optional(
               Type.Union([Type.Literal('site-admin'), Type.Literal('api')], {
@@ -134,7 +140,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
           externalId: Type.String({ minLength: 1, maxLength: 255 }),
         }),
         body: Type.Object(
-          { username: Username, email: Email, displayName: Type.Optional(DisplayName) },
+          { username: Username, email: NewEmail, displayName: Type.Optional(DisplayName) },
           strict,
         ),
         response: {
