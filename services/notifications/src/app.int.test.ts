@@ -193,7 +193,8 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
     assert.match(badLimit.json().detail, /limit/);
     const unknown = await get('/deliveries?colour=red', ADMIN_KEY);
     assert.equal(unknown.statusCode, 400);
-    assert.match(unknown.json().detail, /unknown querystring field "colour"/);
+    assert.equal(unknown.json().detail, 'querystring colour is not a known field');
+    assert.equal(unknown.json().field, 'colour');
     const badId = await get('/deliveries/nope', ADMIN_KEY);
     assert.equal(badId.statusCode, 400);
     assert.match(badId.json().detail, /id/);
@@ -203,7 +204,7 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
     const doc = (await get('/openapi.json')).json();
     assert.equal(doc.openapi, '3.1.0');
     const paths = Object.keys(doc.paths).sort();
-    assert.deepEqual(paths, ['/deliveries', '/deliveries/{id}', '/healthz', '/test-email']);
+    assert.deepEqual(paths, ['/deliveries', '/deliveries/{id}', '/healthz', '/readyz', '/test-email']);
     assert.ok(doc.paths['/deliveries'].get.parameters.some((p: { name: string }) => p.name === 'status'));
     assert.ok(
       doc.paths['/deliveries/{id}'].get.responses['200'].content['application/json'].schema.properties
@@ -238,11 +239,15 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
     await broken.close();
     await closedDb.close();
     assert.equal(r.statusCode, 500);
-    assert.deepEqual(r.json(), {
-      type: 'about:blank',
+    const body = r.json();
+    assert.deepEqual(body, {
+      type: '/problems/internal',
       title: 'Internal Server Error',
       status: 500,
-      detail: 'internal error',
+      code: 'internal',
+      detail: `internal error; quote request id ${body.requestId} when reporting it`,
+      requestId: body.requestId,
     });
+    assert.doesNotMatch(r.body, /recipient_api_keys|relation|SELECT/i);
   });
 });

@@ -1,8 +1,14 @@
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Bus, Consumer } from '@sitemail/bus';
 import type { LinkTokenKey } from '@sitemail/contracts';
 import { type Database, migrate } from '@sitemail/db';
+import {
+  docsPlugin,
+  healthPlugin,
+  problemsPlugin,
+  type ReadinessCheck,
+  securityHeadersPlugin,
+} from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
@@ -11,10 +17,11 @@ import type { BackoffOptions } from './delivery/backoff.ts';
 import { DeliveryWorker } from './delivery/worker.ts';
 import { apiKeyAuthenticator } from './http/admin-auth.ts';
 import { deliveryRoutes } from './http/deliveries.ts';
-import { installProblemHandlers } from './http/problem.ts';
+import { notificationsChallenge } from './http/problem.ts';
 import { testEmailRoutes } from './http/test-email.ts';
 import { createMailer } from './smtp/index.ts';
 import type { Mailer } from './smtp/types.ts';
+import { pingDatabase } from './store/health.ts';
 import { migrations } from './store/migrations.ts';
 
 export interface WorkerSettings {
@@ -50,6 +57,8 @@ declare module 'fastify' {
     mailer: Mailer;
     deliveryWorker: DeliveryWorker | undefined;
     notificationsConsumer: Consumer | undefined;
+    /** The consumer has joined its topics and not been stopped (readiness). */
+    consumerRunning(): boolean;
   }
 }
 
@@ -115,6 +124,8 @@ const consumerPlugin = fp<{
   awaitRecipientMs: number | undefined;
 }>(
   async (app, o) => {
+    let running = false;
+    app.decorate('consumerRunning', () => running);
     if (!o.bus) {
       app.decorate('notificationsConsumer', undefined);
       return;
@@ -127,52 +138,50 @@ const consumerPlugin = fp<{
       ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
     });
     app.decorate('notificationsConsumer', consumer);
-    app.addHook('onReady', async () => consumer.start());
-    app.addHook('onClose', async () => consumer.stop());
+    app.addHook('onReady', async () => {
+      await consumer.start();
+      running = true;
+    });
+    app.addHook('onClose', async () => {
+      running = false;
+      await consumer.stop();
+    });
   },
   { name: 'notifications-consumer', dependencies: ['notifications-worker'] },
 );
 
-async function docs(app: FastifyInstance) {
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'sitemail notifications',
-        version: '0.1.0',
-        description:
-          'Consumes accounts and code-monitoring events, applies the verified-primary-email policy and delivers email over SMTP. Admin routes take `Authorization: token <API key>` (or `Bearer <API key>`) of a site admin.',
-      },
-      components: {
-        securitySchemes: {
-          apiKeyToken: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'Authorization',
-            description: 'token <API key> or Bearer <API key> (the key of a site admin, created in accounts)',
-          },
-        },
-      },
-      tags: [
-        { name: 'deliveries', description: 'The delivery log' },
-        { name: 'admin', description: 'Site admin tools' },
-        { name: 'meta', description: 'Health and API description' },
-      ],
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-}
+const docs = {
+  title: 'sitemail notifications',
+  version: '0.1.0',
+  description:
+    'Consumes accounts and code-monitoring events, applies the verified-primary-email policy and delivers email over SMTP. Admin routes take `Authorization: token <API key>` (or `Bearer <API key>`) of a site admin. Errors are RFC 9457 problem details (application/problem+json).',
+  tags: [
+    { name: 'deliveries', description: 'The delivery log' },
+    { name: 'admin', description: 'Site admin tools' },
+    { name: 'operations', description: 'Liveness and readiness' },
+  ],
+};
 
 /**
- * The notifications service as a Fastify plugin (it never listens): infrastructure plugins (db,
- * mailer, worker, consumer) that release what they hold on close, the delivery log and
- * `POST /test-email` for site admins, OpenAPI at /openapi.json and its UI at /docs.
+ * The notifications service as a Fastify plugin (it never listens): the service kit's edges
+ * (security headers, problem+json errors, docs, health), infrastructure plugins (db, mailer,
+ * worker, consumer) that release what they hold on close, the delivery log and `POST /test-email`
+ * for site admins. Validation is TypeBox's own compiler, as in accounts: bodies are checked as
+ * they are (unknown fields refused, nothing silently dropped), query strings and params are
+ * converted first.
  */
 export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
   async (app: FastifyInstance, o: NotificationsAppOptions) => {
-    installProblemHandlers(app);
-    await docs(app);
+    if (
+      o.awaitRecipientMs !== undefined &&
+      !(Number.isFinite(o.awaitRecipientMs) && o.awaitRecipientMs >= 0)
+    ) {
+      throw new Error(`awaitRecipientMs must be a number of milliseconds >= 0, not ${o.awaitRecipientMs}`);
+    }
+    app.setValidatorCompiler(TypeBoxValidatorCompiler);
+    await app.register(securityHeadersPlugin);
+    await app.register(problemsPlugin, { wwwAuthenticate: notificationsChallenge });
+    await app.register(docsPlugin, docs);
     const settings = o.worker === undefined ? {} : o.worker;
     await app.register(dbPlugin, { db: o.db, migrate: o.migrate ?? true });
     await app.register(mailerPlugin, {
@@ -180,36 +189,45 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
       poolSize: (settings ? settings.poolSize : undefined) ?? 5,
     });
     await app.register(workerPlugin, { settings, siteConfig: o.siteConfig, linkTokenKeys: o.linkTokenKeys });
-    if (
-      o.awaitRecipientMs !== undefined &&
-      !(Number.isFinite(o.awaitRecipientMs) && o.awaitRecipientMs >= 0)
-    ) {
-      throw new Error(`awaitRecipientMs must be a number of milliseconds >= 0, not ${o.awaitRecipientMs}`);
-    }
     await app.register(consumerPlugin, {
       bus: o.bus,
       siteConfig: o.siteConfig,
       awaitRecipientMs: o.awaitRecipientMs,
     });
+    await app.register(healthPlugin, { checks: readinessChecks(app, o) });
 
     const authenticate = apiKeyAuthenticator(o.db);
     await app.register(deliveryRoutes, { db: o.db, authenticate });
     await app.register(testEmailRoutes, { siteConfig: o.siteConfig, authenticate, mailer: app.mailer });
-    app.get(
-      '/healthz',
-      {
-        schema: {
-          summary: 'Liveness',
-          tags: ['meta'],
-          response: {
-            200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'] },
-          },
-        },
-      },
-      async () => ({ status: 'ok' }),
-    );
   },
   { name: 'notifications-app' },
 );
+
+/**
+ * What `/readyz` checks: the database answers, the consumer joined its topics (when there is a
+ * bus), and the site config reads. Each reason is safe to show: no connection string, no secret.
+ */
+function readinessChecks(app: FastifyInstance, o: NotificationsAppOptions): Record<string, ReadinessCheck> {
+  return {
+    database: async () => {
+      try {
+        await pingDatabase(o.db);
+      } catch {
+        return 'the database does not answer';
+      }
+    },
+    ...(o.bus
+      ? { consumer: async () => (app.consumerRunning() ? true : 'the event consumer is not running') }
+      : {}),
+    siteConfig: async () => {
+      try {
+        const site = o.siteConfig();
+        return typeof site === 'object' && site !== null ? true : 'no site config loaded';
+      } catch {
+        return 'the site config could not be read';
+      }
+    },
+  };
+}
 
 export default notificationsApp;

@@ -1,8 +1,9 @@
 import type { Bus } from '@sitemail/bus';
 import type { LinkTokenKey } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
+import { createLogger, type LogLevel, serverOptions, type TrustProxy } from '@sitemail/service-kit';
 import type { SiteConfigSource } from '@sitemail/site-config';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { notificationsApp, type WorkerSettings } from './app.ts';
 
 export interface StartNotificationsOptions {
@@ -12,8 +13,10 @@ export interface StartNotificationsOptions {
   bus: Bus;
   siteConfig: SiteConfigSource;
   linkTokenKey: LinkTokenKey | LinkTokenKey[];
-  /** A logger instance, Fastify logger options, or false for none (default: info level). */
-  logger?: FastifyBaseLogger | FastifyServerOptions['logger'];
+  /** The process's logger (the service kit's `createLogger`), options for one, or false for none (default: info). */
+  logger?: FastifyBaseLogger | { level?: LogLevel } | false;
+  /** Which proxies' X-Forwarded-For to believe (TRUST_PROXY); default none. */
+  trustProxy?: TrustProxy;
   worker?: WorkerSettings | false;
   /** How long a delivery waits for a recipient not known yet before it is suppressed (ms, default 24 h). */
   awaitRecipientMs?: number;
@@ -22,19 +25,27 @@ export interface StartNotificationsOptions {
 export interface RunningNotifications {
   url: string;
   app: FastifyInstance;
+  /** Stops accepting, finishes requests in flight, stops the consumer and the worker (not db/bus). */
   close(): Promise<void>;
 }
 
 const isLoggerInstance = (l: unknown): l is FastifyBaseLogger =>
   typeof l === 'object' && l !== null && typeof (l as { child?: unknown }).child === 'function';
 
+function loggerFor(logger: StartNotificationsOptions['logger']): FastifyBaseLogger | false {
+  if (logger === false) return false;
+  if (isLoggerInstance(logger)) return logger;
+  return createLogger({ name: 'notifications', level: logger?.level ?? 'info' }) as FastifyBaseLogger;
+}
+
 /** Migrates, starts the consumer and the delivery worker, and listens. `close()` stops all of it (not db/bus). */
 export async function startNotifications(opts: StartNotificationsOptions): Promise<RunningNotifications> {
-  const logger = opts.logger ?? { level: 'info' };
-  const app = Fastify({
-    ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger }),
-    ajv: { customOptions: { removeAdditional: false } },
-  }) as unknown as FastifyInstance;
+  const app = Fastify(
+    serverOptions({
+      logger: loggerFor(opts.logger),
+      ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}),
+    }),
+  ) as unknown as FastifyInstance;
   await app.register(notificationsApp, {
     db: opts.db,
     bus: opts.bus,
@@ -43,6 +54,21 @@ export async function startNotifications(opts: StartNotificationsOptions): Promi
     ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
     ...(opts.awaitRecipientMs !== undefined ? { awaitRecipientMs: opts.awaitRecipientMs } : {}),
   });
-  const address = await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
-  return { url: address, app, close: () => app.close() };
+  let address: string;
+  try {
+    address = await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
+  } catch (err) {
+    // A port in use must not leave the consumer and the worker running behind a failed start.
+    await app.close();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    url: address.replace('://[::1]', '://localhost'),
+    app,
+    close() {
+      closing ??= app.close();
+      return closing;
+    },
+  };
 }

@@ -38,6 +38,6 @@ describe('server.ts configuration errors', () => {
   it('refuses a PORT that is not a port number', () => {
     const r = run({ PORT: 'eighty', LINK_TOKEN_KEY: `k1:${Buffer.alloc(32, 3).toString('base64')}` });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /PORT must be a port number, not "eighty"/);
+    assert.match(r.stderr, /PORT must be a port number from 0 to 65535, not "eighty"/);
   });
 });

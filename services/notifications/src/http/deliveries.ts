@@ -1,11 +1,12 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Queryable } from '@sitemail/db';
+import { defaultProblemResponses as problems } from '@sitemail/service-kit';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { type SuppressionReason, suppressionReasonText } from '../domain/emails.ts';
 import { listAttempts } from '../store/attempts.ts';
 import { type DeliveryRow, findDelivery, listDeliveries } from '../store/deliveries.ts';
-import { Problem, sendProblem } from './problem.ts';
+import { forbidden, notFound, unauthenticated } from './problem.ts';
 import { DeliveryDetail, DeliveryList, type DeliverySummary, ListQuery, Uuid } from './schemas.ts';
 
 export interface DeliveryRoutesOptions {
@@ -49,17 +50,13 @@ const summary = (r: DeliveryRow): Static<typeof DeliverySummary> => ({
 /** The delivery log for site admins: every intended email, sent or not, and why not. */
 export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const errors = { 400: Problem, 401: Problem, 403: Problem };
+  const errors = { 400: problems[400], 401: problems[401], 403: problems[403], 500: problems[500] };
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Credentials before anything else: an anonymous caller learns nothing about validation or ids.
+  app.addHook('onRequest', async (request) => {
     const user = await opts.authenticate(request);
-    if (!user)
-      return sendProblem(
-        reply,
-        401,
-        'authentication required: send "Authorization: token <API key>" (or Bearer)',
-      );
-    if (!user.siteAdmin) return sendProblem(reply, 403, 'only site admins can read the delivery log');
+    if (!user) throw unauthenticated();
+    if (!user.siteAdmin) throw forbidden('only site admins can read the delivery log');
   });
 
   app.get(
@@ -70,7 +67,7 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (
         description:
           'Newest first. Filter by user, recipient address, status or event; page with limit and cursor. Suppressed emails are listed with the reason they were not sent.',
         tags: ['deliveries'],
-        security: [{ apiKeyToken: [] }],
+        security: [{ apiKey: [] }],
         querystring: ListQuery,
         response: { 200: DeliveryList, ...errors },
       },
@@ -103,14 +100,14 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (
         description:
           'Every attempt with the SMTP reply or error and the step that failed, and why the email was not sent.',
         tags: ['deliveries'],
-        security: [{ apiKeyToken: [] }],
+        security: [{ apiKey: [] }],
         params: Type.Object({ id: Uuid }),
-        response: { 200: DeliveryDetail, 404: Problem, ...errors },
+        response: { 200: DeliveryDetail, 404: problems[404], ...errors },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const row = await findDelivery(opts.db, request.params.id);
-      if (!row) return sendProblem(reply, 404, `no delivery ${request.params.id}`);
+      if (!row) throw notFound(`no delivery ${request.params.id}`, 'id');
       const attempts = await listAttempts(opts.db, row.id);
       return {
         ...summary(row),

@@ -1,5 +1,6 @@
+import { problemProperties } from '@sitemail/service-kit';
 import { REDACTED } from '@sitemail/site-config';
-import Type, { type Static } from 'typebox';
+import Type, { type Static, type TProperties } from 'typebox';
 import { type EmailKind, emailKinds } from '../domain/emails.ts';
 import { type DeliveryStatus, deliveryStatuses } from '../store/deliveries.ts';
 
@@ -188,28 +189,31 @@ export const TestEmailSent = Type.Object(
   { additionalProperties: false, description: 'Sent: the server accepted the test email' },
 );
 
-export const testEmailFailed = (description: string) =>
-  Type.Object(
-    {
-      message: Type.String({
-        examples: ['Failed to send test email: mail: 535 5.7.8 Authentication failed'],
-      }),
-      testId: Type.String(),
-      step: Step,
-      smtpResponse: Type.Optional(Type.String({ description: "The server's reply, secrets removed" })),
-      responseCode: Type.Optional(Type.Integer({ description: 'SMTP reply code' })),
-      permanent: Type.Boolean({
-        description: 'False when retrying later may succeed (4xx, timeouts, connection failures)',
-      }),
+// Every error of /test-email is a problem body (as everywhere in both services) that keeps the
+// route's documented `message` beside the standard members.
+const problemContent = (description: string, properties: TProperties) => ({
+  description,
+  content: {
+    'application/problem+json': {
+      schema: Type.Object({ ...problemProperties, ...properties }, { additionalProperties: false }),
     },
-    { additionalProperties: false, description },
-  );
+  },
+});
 
-export const errorMessage = (description: string) =>
-  Type.Object(
-    {
-      message: Type.String(),
-      field: Type.Optional(Type.String({ description: 'The body field the problem is about' })),
-    },
-    { additionalProperties: false, description },
-  );
+const Message = Type.String({ description: 'What happened, in the words of the admin UI' });
+
+export const testEmailFailed = (description: string) =>
+  problemContent(description, {
+    message: Type.String({
+      examples: ['Failed to send test email: mail: 535 5.7.8 Authentication failed'],
+    }),
+    testId: Type.String(),
+    step: Step,
+    smtpResponse: Type.Optional(Type.String({ description: "The server's reply, secrets removed" })),
+    responseCode: Type.Optional(Type.Integer({ description: 'SMTP reply code' })),
+    permanent: Type.Boolean({
+      description: 'False when retrying later may succeed (4xx, timeouts, connection failures)',
+    }),
+  });
+
+export const errorMessage = (description: string) => problemContent(description, { message: Message });

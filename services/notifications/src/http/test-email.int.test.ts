@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import swagger from '@fastify/swagger';
+import { docsPlugin, problemsPlugin } from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
 import { startSmtpServer, type TestSmtpServer } from '@sitemail/testkit';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -19,6 +19,13 @@ async function authenticate(request: FastifyRequest) {
   return null;
 }
 const admin = { authorization: 'token admin-token' };
+
+/** A problem body without its request id (a fresh one per request). */
+function problemOf(body: Record<string, unknown>) {
+  assert.equal(typeof body.requestId, 'string');
+  const { requestId: _id, ...rest } = body;
+  return rest;
+}
 
 describe('POST /test-email', () => {
   let server: TestSmtpServer;
@@ -61,7 +68,8 @@ describe('POST /test-email', () => {
       },
     });
     app = Fastify({ logger: { level: 'trace', stream: logs } });
-    await app.register(swagger, { openapi: { info: { title: 'notifications', version: '0' } } });
+    await app.register(docsPlugin, { title: 'notifications', version: '0', description: 'test' });
+    await app.register(problemsPlugin);
     sharedMailer = createMailer(() => saved, { logger: app.log });
     await app.register(testEmailRoutes, {
       siteConfig: () => saved,
@@ -81,12 +89,21 @@ describe('POST /test-email', () => {
   test('401 without credentials or with unknown ones, 403 for a non-admin; nothing sent', async () => {
     const none = await post({ to: 'a@b.example' }, {});
     assert.equal(none.statusCode, 401);
-    assert.deepEqual(none.json(), { message: 'Authentication required' });
+    assert.deepEqual(problemOf(none.json()), {
+      type: '/problems/unauthenticated',
+      title: 'Unauthorized',
+      status: 401,
+      code: 'unauthenticated',
+      detail: 'Authentication required',
+      message: 'Authentication required',
+    });
+    assert.equal(none.headers['content-type'], 'application/problem+json; charset=utf-8');
     const bad = await post({ to: 'a@b.example' }, { authorization: 'token nope' });
     assert.equal(bad.statusCode, 401);
     const user = await post({ to: 'a@b.example' }, { authorization: 'token user-token' });
     assert.equal(user.statusCode, 403);
-    assert.deepEqual(user.json(), { message: 'Only site admins can send a test email' });
+    assert.equal(user.json().message, 'Only site admins can send a test email');
+    assert.equal(user.json().code, 'forbidden');
     // credentials are checked before the body: an anonymous caller cannot probe validation
     assert.equal((await post({ nonsense: true }, {})).statusCode, 401);
     assert.equal(server.received.length, 0);
@@ -135,6 +152,8 @@ describe('POST /test-email', () => {
       assert.equal(body.responseCode, 535);
       assert.equal(body.permanent, true);
       assert.match(body.testId, /^[0-9A-Z]{8}$/);
+      assert.equal(body.code, 'smtp-failed');
+      assert.equal(body.type, '/problems/smtp-failed');
       assert.ok(!res.body.includes('wrong-Pa55word'));
     } finally {
       saved = savedConfig();
@@ -171,6 +190,7 @@ describe('POST /test-email', () => {
         'Failed to send test email: no SMTP server configured (in email.smtp)',
       );
       assert.equal(res.json().step, 'config');
+      assert.equal(res.json().code, 'email-not-configured');
       saved = { ...savedConfig(), 'email.address': undefined };
       const noFrom = await post({ to: 'a@b.example' });
       assert.equal(noFrom.statusCode, 422);
@@ -231,9 +251,15 @@ describe('POST /test-email', () => {
         smtp: { host: other.host, port: other.port, password: 'REDACTED' },
       });
       assert.equal(res.statusCode, 400);
-      assert.deepEqual(res.json(), {
+      const message = 'invalid "smtp.password": reads "REDACTED" but no value is saved for it';
+      assert.deepEqual(problemOf(res.json()), {
+        type: '/problems/invalid-input',
+        title: 'Bad Request',
+        status: 400,
+        code: 'invalid-input',
+        detail: message,
         field: 'smtp.password',
-        message: 'invalid "smtp.password": reads "REDACTED" but no value is saved for it',
+        message,
       });
     } finally {
       saved = savedConfig();
@@ -289,6 +315,8 @@ describe('POST /test-email', () => {
       assert.equal(res.statusCode, 400, `${JSON.stringify(body)} -> ${res.body}`);
       assert.equal(res.json().field, field, JSON.stringify(body));
       assert.match(res.json().message, message, JSON.stringify(body));
+      assert.equal(res.json().detail, res.json().message);
+      assert.equal(res.json().code, 'invalid-input');
     }
     const notJson = await app.inject({
       method: 'POST',

@@ -1,6 +1,7 @@
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import { sendProblem } from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { effectiveConfig, NothingSaved, newTestId } from '../application/test-email.ts';
 import { renderTestEmail } from '../domain/templates/test-email.ts';
 import { createMailer } from '../smtp/mailer.ts';
@@ -28,6 +29,29 @@ export interface TestEmailOptions {
   now?: () => Date;
 }
 
+function withMessage(status: number, payload: unknown): unknown {
+  if (status < 400 || typeof payload !== 'object' || payload === null || 'message' in payload) return payload;
+  const detail = (payload as { detail?: unknown }).detail;
+  return { ...payload, message: typeof detail === 'string' ? detail : 'Failed to send test email' };
+}
+
+/** A problem body (as every error of both services) keeping the route's documented `message`. */
+function answer(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  opts: { field?: string | undefined; detail?: string; more?: Record<string, unknown> } = {},
+): FastifyReply {
+  return sendProblem(reply, {
+    status,
+    code,
+    detail: opts.detail ?? message,
+    ...(opts.field ? { field: opts.field } : {}),
+    extra: { message, ...opts.more },
+  });
+}
+
 export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const now = opts.now ?? (() => new Date());
@@ -42,6 +66,7 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
         description:
           'Sends a test email with the saved SMTP settings, or with unsaved ones given in the body (never persisted; a field reading "REDACTED" takes the saved value). The test ID is in the subject, the body and the response.',
         tags: ['admin'],
+        security: [{ apiKey: [] }],
         body: TestEmailBody,
         response: {
           200: TestEmailSent,
@@ -63,22 +88,25 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
       // (removeAdditional) and coerce types, and an unknown field must be a 400
       validatorCompiler: TypeBoxValidatorCompiler,
       attachValidation: true,
+      // Errors answered by the service kit's handler (malformed JSON, a body too large, a crash)
+      // keep this route's documented `message` too.
+      preSerialization: async (_request, reply, payload) => withMessage(reply.statusCode, payload),
       onRequest: async (request, reply) => {
         const user = await opts.authenticate(request);
-        if (!user) return reply.code(401).send({ message: 'Authentication required' });
-        if (!user.siteAdmin)
-          return reply.code(403).send({ message: 'Only site admins can send a test email' });
+        if (!user) return answer(reply, 401, 'unauthenticated', 'Authentication required');
+        if (!user.siteAdmin) return answer(reply, 403, 'forbidden', 'Only site admins can send a test email');
       },
     },
     async (request, reply) => {
       if (request.validationError) {
         const validation = (request.validationError as { validation?: unknown }).validation;
         const errors = Array.isArray(validation) ? validation : [];
-        return reply.code(400).send(describeValidationError(errors));
+        const bad = describeValidationError(errors);
+        return answer(reply, 400, 'invalid-input', bad.message, { field: bad.field });
       }
       const body = request.body;
       const bad = checkHeaderFields(body);
-      if (bad) return reply.code(400).send(bad);
+      if (bad) return answer(reply, 400, 'invalid-input', bad.message, { field: bad.field });
 
       const saved = opts.siteConfig();
       let config: SiteConfig;
@@ -86,7 +114,7 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
         config = effectiveConfig(saved, body);
       } catch (err) {
         if (err instanceof NothingSaved)
-          return reply.code(400).send({ field: err.field, message: err.message });
+          return answer(reply, 400, 'invalid-input', err.message, { field: err.field });
         throw err;
       }
       const unsaved =
@@ -112,20 +140,30 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
             { testId, errName: err instanceof Error ? err.name : typeof err },
             'test email crashed',
           );
-          return reply.code(500).send({ message: 'Failed to send test email: internal error' });
+          return answer(reply, 500, 'internal', 'Failed to send test email: internal error', {
+            detail: `internal error; quote request id ${request.id} when reporting it`,
+          });
         }
         request.log.info(
           { testId, unsaved, step: err.step, responseCode: err.responseCode },
           'test email failed',
         );
-        return reply.code(err.step === 'config' ? 422 : 502).send({
-          message: `Failed to send test email: ${err.message}`,
-          testId,
-          step: err.step,
-          permanent: err.permanent,
-          ...(err.smtpResponse !== undefined ? { smtpResponse: err.smtpResponse } : {}),
-          ...(err.responseCode !== undefined ? { responseCode: err.responseCode } : {}),
-        });
+        const nothingTried = err.step === 'config';
+        return answer(
+          reply,
+          nothingTried ? 422 : 502,
+          nothingTried ? 'email-not-configured' : 'smtp-failed',
+          `Failed to send test email: ${err.message}`,
+          {
+            more: {
+              testId,
+              step: err.step,
+              permanent: err.permanent,
+              ...(err.smtpResponse !== undefined ? { smtpResponse: err.smtpResponse } : {}),
+              ...(err.responseCode !== undefined ? { responseCode: err.responseCode } : {}),
+            },
+          },
+        );
       } finally {
         if (!shared) await mailer.close();
       }
