@@ -2,6 +2,7 @@ import { buildLink, type LinkKind, type LinkTokenKey, openToken } from '@sitemai
 import { escapeHtml } from '@sitemail/service-kit';
 import { type SiteConfig, senderName } from '@sitemail/site-config';
 import type { EmailMessage, SealedLink } from '../emails.ts';
+import { BODY_TEXT_MAX, SUBJECT_TEXT_MAX, userText } from './user-text.ts';
 
 export interface RenderedEmail {
   subject: string;
@@ -23,8 +24,15 @@ export class RenderError extends Error {
   }
 }
 
-/** Subjects are one header line: user text in them loses line breaks (header injection is the mailer's job too). */
-const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ');
+/**
+ * A subject from the product's fixed wording and user parts (`user-text.ts`): each user part made
+ * one plain line and cut at SUBJECT_TEXT_MAX, so the fixed words stay in view and in order.
+ */
+const subject = (parts: TemplateStringsArray, ...values: string[]) =>
+  parts.reduce(
+    (acc, part, i) => acc + part + (i < values.length ? userText(values[i]!, SUBJECT_TEXT_MAX) : ''),
+    '',
+  );
 
 function openLink(
   ctx: RenderContext,
@@ -66,11 +74,11 @@ export function renderEmail(message: EmailMessage, ctx: RenderContext): Rendered
   const site = ctx.site;
   const product = senderName(site);
   const build = (
-    subject: string,
+    subjectLine: string,
     lines: { text: string; html: string }[],
     action?: { href: string; label: string },
   ) => ({
-    subject: oneLine(subject),
+    subject: subjectLine,
     text: textPage(site, [
       ...lines.map((l) => l.text),
       ...(action ? [`${action.label}: ${action.href}`] : []),
@@ -80,20 +88,26 @@ export function renderEmail(message: EmailMessage, ctx: RenderContext): Rendered
       lines.map((l) => p(l.html)).join('') + (action ? button(action.href, action.label) : ''),
     ),
   });
-  /** A line of text with user-provided parts: plain as is, escaped in HTML. */
-  const line = (parts: TemplateStringsArray, ...values: (string | number)[]) => ({
-    text: parts.reduce((acc, part, i) => acc + part + (i < values.length ? String(values[i]) : ''), ''),
-    html: parts.reduce(
-      (acc, part, i) => acc + escapeHtml(part) + (i < values.length ? escapeHtml(String(values[i])) : ''),
-      '',
-    ),
-  });
+  /**
+   * A line of text with user-provided parts, each made one plain line and bounded (so none can
+   * start a line of its own in the text part): as is in the text, escaped in HTML.
+   */
+  const line = (parts: TemplateStringsArray, ...values: (string | number)[]) => {
+    const safe = values.map((v) => userText(String(v), BODY_TEXT_MAX));
+    return {
+      text: parts.reduce((acc, part, i) => acc + part + (i < safe.length ? safe[i] : ''), ''),
+      html: parts.reduce(
+        (acc, part, i) => acc + escapeHtml(part) + (i < safe.length ? escapeHtml(safe[i]!) : ''),
+        '',
+      ),
+    };
+  };
 
   switch (message.kind) {
     case 'email-verification': {
       const href = openLink(ctx, message.link, 'verifyEmail', { email: message.email });
       return build(
-        `Verify your email on ${product}`,
+        subject`Verify your email on ${product}`,
         [
           line`${hello(message.username)}`,
           line`Please verify your email address ${message.email} on ${product} by following the link below.`,
@@ -105,7 +119,7 @@ export function renderEmail(message: EmailMessage, ctx: RenderContext): Rendered
     case 'set-password': {
       const href = openLink(ctx, message.link, 'passwordReset');
       return build(
-        `Set your password on ${product}`,
+        subject`Set your password on ${product}`,
         [
           line`${hello(message.username)}`,
           line`A site admin created an account for you on ${product}${message.username ? ` with the username ${message.username}` : ''}.`,
@@ -117,7 +131,7 @@ export function renderEmail(message: EmailMessage, ctx: RenderContext): Rendered
     case 'password-reset': {
       const href = openLink(ctx, message.link, 'passwordReset');
       return build(
-        `Reset your password on ${product}`,
+        subject`Reset your password on ${product}`,
         [
           line`${hello(message.username)}`,
           line`Somebody (hopefully you) asked to reset the password of your account on ${product}.`,
@@ -127,19 +141,19 @@ export function renderEmail(message: EmailMessage, ctx: RenderContext): Rendered
       );
     }
     case 'password-changed':
-      return build(`Your password on ${product} was changed`, [
+      return build(subject`Your password on ${product} was changed`, [
         line`${hello(message.username)}`,
         line`The password of your account on ${product} was changed on ${formatExpiry(message.at)}${message.via === 'reset-link' ? ' through a password reset link' : ''}.`,
         line`If this was not you, reset your password and tell your site admin.`,
       ]);
     case 'primary-email-changed':
-      return build(`Your primary email on ${product} was changed`, [
+      return build(subject`Your primary email on ${product} was changed`, [
         line`${hello(message.username)}`,
         line`The primary email address of your account on ${product} is now ${message.email} (it was ${message.previousEmail}).`,
         line`If this was not you, tell your site admin.`,
       ]);
     case 'api-key-created':
-      return build(`An API key was created on your ${product} account`, [
+      return build(subject`An API key was created on your ${product} account`, [
         line`${hello(message.username)}`,
         line`An API key named "${message.keyName}" was created on your account on ${product} on ${formatExpiry(message.at)}.`,
         line`If this was not you, revoke the key and tell your site admin.`,
@@ -147,8 +161,8 @@ export function renderEmail(message: EmailMessage, ctx: RenderContext): Rendered
     case 'site-admin-changed':
       return build(
         message.siteAdmin
-          ? `You are now a site admin of ${product}`
-          : `You are no longer a site admin of ${product}`,
+          ? subject`You are now a site admin of ${product}`
+          : subject`You are no longer a site admin of ${product}`,
         [
           line`${hello(message.username)}`,
           message.siteAdmin
@@ -162,7 +176,10 @@ export function renderEmail(message: EmailMessage, ctx: RenderContext): Rendered
         ? `the organization ${message.organization} on ${product}`
         : product;
       return build(
-        `${message.inviterUsername} invited you to ${message.organization ? `${message.organization} on ` : ''}${product}`,
+        // the organisation quoted: whatever it is named, it reads as a name, not as our words
+        message.organization
+          ? subject`${message.inviterUsername} invited you to join "${message.organization}" on ${product}`
+          : subject`${message.inviterUsername} invited you to join ${product}`,
         [
           line`${hello(message.inviteeUsername)}`,
           line`${message.inviterUsername} invited you to join ${target}.`,
@@ -176,7 +193,7 @@ export function renderEmail(message: EmailMessage, ctx: RenderContext): Rendered
       const href = `${site.externalURL.replace(/\/+$/, '')}${message.resultsPath}`;
       const results = message.resultCount === 1 ? '1 new result' : `${message.resultCount} new results`;
       return build(
-        `[${message.monitorName}] ${results} on ${product}`,
+        subject`[${message.monitorName}] ${results} on ${product}`,
         [
           line`${hello(message.username)}`,
           line`Your code monitor "${message.monitorName}" found ${results} for the query ${message.query}.`,

@@ -151,6 +151,57 @@ describe('renderEmail', () => {
     assert.doesNotMatch(renderEmail(m, ctx).subject, /[\r\n]/);
   });
 
+  it('every kind: CR/LF, NUL and bidi controls in user text reach no header and split no line of the text', () => {
+    const evil = 'X\r\nInjected: yes\u0000\u202e';
+    const userFields = [
+      'username',
+      'keyName',
+      'organization',
+      'inviterUsername',
+      'inviteeUsername',
+      'monitorName',
+      'query',
+    ];
+    for (const m of oneOfEach()) {
+      const tainted = { ...m } as Record<string, unknown>;
+      for (const f of userFields) if (f in tainted || f === 'inviteeUsername') tainted[f] = evil;
+      const r = renderEmail(tainted as unknown as EmailMessage, ctx);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+      assert.doesNotMatch(r.subject, /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/, m.kind);
+      for (const l of r.text.split('\n')) {
+        assert.ok(!l.startsWith('Injected'), `${m.kind}: a line starts with user text: ${JSON.stringify(l)}`);
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+        assert.doesNotMatch(l, /[\r\u0000\u202e]/, m.kind);
+      }
+      assert.ok(r.text.includes('X Injected: yes'), `${m.kind} keeps the user text, made one line`);
+    }
+  });
+
+  it('subjects: user parts bounded (cut with …), the product wording kept', () => {
+    const long = 'A'.repeat(255);
+    const all = oneOfEach();
+    const invitation = { ...(all[7] as Extract<EmailMessage, { kind: 'invitation' }>) };
+    const subject = renderEmail(
+      { ...invitation, organization: long, inviterUsername: 'mallory' },
+      ctx,
+    ).subject;
+    assert.equal(subject, `mallory invited you to join "${'A'.repeat(63)}…" on Example Instance`);
+    const noOrg = { ...invitation } as Record<string, unknown>;
+    delete noOrg.organization;
+    assert.equal(
+      renderEmail(noOrg as unknown as EmailMessage, ctx).subject,
+      'alice invited you to join Example Instance',
+    );
+    const monitor = { ...(all[8] as Extract<EmailMessage, { kind: 'code-monitor-triggered' }>) };
+    assert.equal(
+      renderEmail({ ...monitor, monitorName: long }, ctx).subject,
+      `[${'A'.repeat(63)}…] 2 new results on Example Instance`,
+    );
+    // in the body the name is kept up to its full 255 characters
+    const key = { ...(all[5] as Extract<EmailMessage, { kind: 'api-key-created' }>), keyName: long };
+    assert.ok(renderEmail(key, ctx).text.includes(`"${long}"`));
+  });
+
   it('fails with a RenderError that does not contain the token when the link cannot be opened', () => {
     const other = parseLinkTokenKey(`ktest:${Buffer.alloc(32, 9).toString('base64')}`);
     const verify = oneOfEach()[0]!;
