@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Bus, type Consumer, kafkaBus, type Publisher } from '@sitemail/bus';
-import { type FleetEvent, topics, toWireMessage } from '@sitemail/contracts';
+import { type FleetEvent, sources, topics, toWireMessage } from '@sitemail/contracts';
 import {
   readTopic,
   startSmtpServer,
@@ -36,10 +36,13 @@ describe(`consumer through Kafka (mock cluster), policy end to end (${testDataba
   const consumers: Consumer[] = [];
   const alice = new Stream();
 
+  // Each topic's own producer's source: the consumer dead-letters events from anyone else.
   const publish = (topic: string, ...events: FleetEvent[]) =>
     publisher.publish(
       topic,
-      events.map((e) => toWireMessage(e)),
+      events.map((e) =>
+        toWireMessage(e, topic === topics.codeMonitoringEvents ? sources.codeMonitoring : sources.accounts),
+      ),
     );
   const deliveries = async () =>
     (

@@ -1,13 +1,42 @@
 import type { Bus, BusMessage, Consumer, DecodedMessage } from '@sitemail/bus';
 import { MalformedMessageError } from '@sitemail/bus';
-import { decodeEvent, type FleetEvent, topics } from '@sitemail/contracts';
+import { decodeEvent, type FleetEvent, topicAuthority, topics } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import { handleEvent } from './handle-event.ts';
 
 export const CONSUMER_GROUP = 'notifications';
 
-/** Turns a message into a fleet event; anything that does not validate goes to the dead-letter topic. */
+/**
+ * Why a valid event may not be taken from this topic, or undefined when it may: each topic carries
+ * only the event types its producer owns, with that producer's CloudEvents `source` (the
+ * `topicAuthority` table of the contracts), and the `ce_type` header must agree with the body.
+ * Otherwise a service allowed to write one topic could create users or site-admin API keys.
+ */
+export function authorityProblem(message: BusMessage, event: FleetEvent): string | undefined {
+  const source = message.headers.ce_source;
+  const refused = `${event.type} (source ${source ?? 'none'}) is refused on topic ${message.topic}`;
+  const owner = topicAuthority[message.topic];
+  if (!owner) return `${refused}: notifications consumes no such topic`;
+  if (!owner.types.includes(event.type)) {
+    const carried =
+      owner.types.length <= 3
+        ? owner.types.join(', ')
+        : `the ${owner.types.length} event types of ${owner.source}`;
+    return `${refused}: it carries ${carried} only`;
+  }
+  if (source !== owner.source) return `${refused}: it carries events from ${owner.source} only`;
+  const headerType = message.headers.ce_type;
+  if (headerType !== undefined && headerType !== event.type) {
+    return `${refused}: its ce_type header says ${JSON.stringify(headerType)}`;
+  }
+  return undefined;
+}
+
+/**
+ * Turns a message into a fleet event; anything that does not validate, or that its topic's
+ * producer does not own, goes to the dead-letter topic with the reason.
+ */
 export function decodeFleetMessage(message: BusMessage): FleetEvent {
   const result = decodeEvent(message.value);
   if (!result.ok) {
@@ -17,6 +46,8 @@ export function decodeFleetMessage(message: BusMessage): FleetEvent {
       result.problems,
     );
   }
+  const refused = authorityProblem(message, result.event);
+  if (refused) throw new MalformedMessageError(refused);
   return result.event;
 }
 
