@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { SiteConfig } from '@sitemail/site-config';
-import { effectiveConfig, newTestId } from './test-email.ts';
+import { CredentialsForAnotherServer, effectiveConfig, newTestId, readTestAddresses } from './test-email.ts';
 
 const saved: SiteConfig = {
   externalURL: 'https://sourcegraph.example.com',
@@ -20,20 +20,71 @@ const saved: SiteConfig = {
 };
 
 describe('test email: unsaved settings and test IDs', () => {
-  test('unsaved smtp replaces the saved one; REDACTED takes the saved value; defaults as the config file', () => {
+  test('unsaved smtp replaces the saved one; REDACTED takes the saved value toward the saved server; defaults as the config file', () => {
     const c = effectiveConfig(saved, {
-      smtp: { host: 'smtp.new.example', port: 465, username: 'REDACTED', password: 'REDACTED' },
+      smtp: { host: 'SMTP.Saved.Example.', port: 587, username: 'REDACTED', password: 'REDACTED' },
     });
     assert.deepEqual(c['email.smtp'], {
       authentication: 'PLAIN',
-      host: 'smtp.new.example',
-      port: 465,
+      host: 'SMTP.Saved.Example.',
+      port: 587,
       noVerifyTLS: false,
       username: 'saved-user',
       password: 'saved-password',
     });
     assert.equal(c['email.address'], 'saved@example.com');
     assert.equal(saved['email.smtp']?.host, 'smtp.saved.example', 'saved config untouched');
+    const typed = effectiveConfig(saved, {
+      smtp: { host: 'smtp.new.example', port: 465, username: 'new-user', password: 'new-password' },
+    });
+    assert.equal(typed['email.smtp']?.password, 'new-password');
+  });
+
+  test('a REDACTED credential toward any other destination is refused naming the field', () => {
+    const cases: [object, string][] = [
+      [
+        { host: 'smtp.new.example', port: 587, username: 'saved-user', password: 'REDACTED' },
+        'smtp.password',
+      ],
+      [
+        { host: 'smtp.saved.example', port: 2525, username: 'saved-user', password: 'REDACTED' },
+        'smtp.password',
+      ],
+      [
+        { host: 'smtp.saved.example', port: 465, username: 'saved-user', password: 'REDACTED' },
+        'smtp.password',
+      ],
+      [
+        {
+          host: 'smtp.saved.example',
+          port: 587,
+          username: 'saved-user',
+          password: 'REDACTED',
+          noVerifyTLS: true,
+        },
+        'smtp.password',
+      ],
+      [{ host: 'smtp.new.example', port: 587, username: 'REDACTED', password: 'typed' }, 'smtp.username'],
+      [{ host: 'REDACTED', port: 25, username: 'saved-user', password: 'REDACTED' }, 'smtp.password'],
+    ];
+    for (const [smtp, field] of cases) {
+      assert.throws(
+        () => effectiveConfig(saved, { smtp: smtp as never }),
+        (err: unknown) =>
+          err instanceof CredentialsForAnotherServer &&
+          err.field === field &&
+          /re-enter the (password|username) to test another server/.test(err.message) &&
+          !err.message.includes('saved-password'),
+        JSON.stringify(smtp),
+      );
+    }
+    // saved with verification off: REDACTED is refused even toward the saved server
+    const insecure = { ...saved, 'email.smtp': { ...saved['email.smtp']!, noVerifyTLS: true } };
+    assert.throws(
+      () =>
+        effectiveConfig(insecure, { smtp: { host: 'smtp.saved.example', port: 587, password: 'REDACTED' } }),
+      CredentialsForAnotherServer,
+    );
   });
 
   test('no unsaved settings: the saved config as is', () => {
@@ -46,6 +97,30 @@ describe('test email: unsaved settings and test IDs', () => {
       () => effectiveConfig(noSmtp, { smtp: { host: 'h', port: 25, password: 'REDACTED' } }),
       /invalid "smtp.password": reads "REDACTED" but no value is saved for it/,
     );
+  });
+
+  test('addresses: the product grammar, canonical; nothing stripped', () => {
+    assert.deepEqual(readTestAddresses({ to: ' a@Bücher.Example ' }), {
+      ok: true,
+      to: 'a@xn--bcher-kva.example',
+    });
+    for (const to of [
+      'a\0@b.example',
+      'a@b',
+      'a@b.example, c@d.example',
+      '"a b"@example.com',
+      'a@[127.0.0.1]',
+    ]) {
+      const r = readTestAddresses({ to });
+      assert.equal(r.ok, false, to);
+      assert.equal(!r.ok && r.field, 'to');
+    }
+    const r = readTestAddresses({ to: 'a@b.example', 'email.address': 'x@y' });
+    assert.equal(!r.ok && r.field, 'email.address');
+    assert.deepEqual(readTestAddresses({ to: 'a@b.example', 'email.address': 'REDACTED' }), {
+      ok: true,
+      to: 'a@b.example',
+    });
   });
 
   test('test IDs: 8 characters of Crockford base32, different each time', () => {

@@ -1,13 +1,20 @@
+import rateLimit from '@fastify/rate-limit';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
-import { sendProblem } from '@sitemail/service-kit';
+import { HttpProblem, sendProblem } from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { effectiveConfig, NothingSaved, newTestId } from '../application/test-email.ts';
+import {
+  effectiveConfig,
+  newTestId,
+  RedactedRefused,
+  readTestAddresses,
+  testSendLog,
+} from '../application/test-email.ts';
 import { renderTestEmail } from '../domain/templates/test-email.ts';
 import { createMailer } from '../smtp/mailer.ts';
 import { type Mailer, type MailerFactory, SmtpSendError } from '../smtp/types.ts';
 import { errorMessage, TestEmailBody, TestEmailSent, testEmailFailed } from './schemas.ts';
-import { checkHeaderFields, describeValidationError } from './test-email-input.ts';
+import { describeValidationError } from './test-email-input.ts';
 
 /**
  * `POST /test-email` (docs/architecture.md, "notifications"): a site admin sends a test email with the
@@ -27,6 +34,8 @@ export interface TestEmailOptions {
   /** Builds the throwaway mailer for unsaved settings (and for saved ones when `mailer` is absent). */
   mailerFactory?: MailerFactory;
   now?: () => Date;
+  /** Test emails per admin (user id) per window; default 10 a minute, which bounds port scanning. */
+  rateLimit?: { max: number; timeWindowMs: number };
 }
 
 function withMessage(status: number, payload: unknown): unknown {
@@ -57,6 +66,10 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
   const now = opts.now ?? (() => new Date());
   const factory: MailerFactory =
     opts.mailerFactory ?? ((config) => createMailer(config, { logger: fastify.log }));
+  const limit = opts.rateLimit ?? { max: 10, timeWindowMs: 60_000 };
+  // who is asking, set once the credentials are checked; the rate limit and the log key on it
+  const admins = new WeakMap<FastifyRequest, string>();
+  await fastify.register(rateLimit, { global: false });
 
   app.post(
     '/test-email',
@@ -71,10 +84,11 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
         response: {
           200: TestEmailSent,
           400: errorMessage(
-            'Invalid input (not exactly one address, a line break in a header field, an unknown field); `field` names it',
+            'Invalid input (not exactly one address by the product grammar, a line break in a header field, an unknown field, a REDACTED credential toward another server than the saved one); `field` names it',
           ),
           401: errorMessage('No credentials, or unknown ones'),
           403: errorMessage('Not a site admin'),
+          429: errorMessage('Too many test emails from this admin; `retry-after` says when to try again'),
           422: testEmailFailed(
             'Nothing attempted: the config lacks email.smtp or email.address (step "config")',
           ),
@@ -95,6 +109,22 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
         const user = await opts.authenticate(request);
         if (!user) return answer(reply, 401, 'unauthenticated', 'Authentication required');
         if (!user.siteAdmin) return answer(reply, 403, 'forbidden', 'Only site admins can send a test email');
+        admins.set(request, user.userId);
+      },
+      config: {
+        rateLimit: {
+          max: limit.max,
+          timeWindow: limit.timeWindowMs,
+          // after onRequest, so the bucket is the admin's user id (per admin, whatever key or IP)
+          hook: 'preHandler',
+          keyGenerator: (request: FastifyRequest) => `admin:${admins.get(request) ?? request.ip}`,
+          errorResponseBuilder: (_request: FastifyRequest, context: { after: string }) =>
+            new HttpProblem({
+              status: 429,
+              code: 'rate-limited',
+              detail: `too many test emails: at most ${limit.max} per ${limit.timeWindowMs / 1000} s per admin; retry in ${context.after}`,
+            }),
+        },
       },
     },
     async (request, reply) => {
@@ -105,16 +135,26 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
         return answer(reply, 400, 'invalid-input', bad.message, { field: bad.field });
       }
       const body = request.body;
-      const bad = checkHeaderFields(body);
-      if (bad) return answer(reply, 400, 'invalid-input', bad.message, { field: bad.field });
+      const addresses = readTestAddresses(body);
+      if (!addresses.ok)
+        return answer(reply, 400, 'invalid-input', addresses.message, { field: addresses.field });
+      const adminUserId = admins.get(request) ?? '';
 
       const saved = opts.siteConfig();
       let config: SiteConfig;
       try {
-        config = effectiveConfig(saved, body);
+        config = effectiveConfig(saved, {
+          ...body,
+          ...(addresses.from ? { 'email.address': addresses.from } : {}),
+        });
       } catch (err) {
-        if (err instanceof NothingSaved)
+        if (err instanceof RedactedRefused) {
+          request.log.info(
+            testSendLog(adminUserId, saved, 'refused', { field: err.field }),
+            'test email refused',
+          );
           return answer(reply, 400, 'invalid-input', err.message, { field: err.field });
+        }
         throw err;
       }
       const unsaved =
@@ -125,10 +165,10 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
       const mailer = shared ?? factory(() => config);
 
       const testId = newTestId();
-      const to = body.to.trim();
+      const to = addresses.to;
       try {
         const sent = await mailer.send(renderTestEmail(config, to, testId, now()));
-        request.log.info({ testId, unsaved }, 'test email sent');
+        request.log.info(testSendLog(adminUserId, config, 'sent', { testId, unsaved }), 'test email sent');
         return reply.code(200).send({
           message: `Sent test email to "${to}" successfully! Please check it was received.`,
           testId,
@@ -137,7 +177,10 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
       } catch (err) {
         if (!(err instanceof SmtpSendError)) {
           request.log.error(
-            { testId, errName: err instanceof Error ? err.name : typeof err },
+            {
+              ...testSendLog(adminUserId, config, 'failed', { testId }),
+              errName: err instanceof Error ? err.name : typeof err,
+            },
             'test email crashed',
           );
           return answer(reply, 500, 'internal', 'Failed to send test email: internal error', {
@@ -145,7 +188,12 @@ export const testEmailRoutes: FastifyPluginAsync<TestEmailOptions> = async (fast
           });
         }
         request.log.info(
-          { testId, unsaved, step: err.step, responseCode: err.responseCode },
+          testSendLog(adminUserId, config, 'failed', {
+            testId,
+            unsaved,
+            step: err.step,
+            ...(err.responseCode !== undefined ? { responseCode: err.responseCode } : {}),
+          }),
           'test email failed',
         );
         const nothingTried = err.step === 'config';
