@@ -82,7 +82,7 @@ for (const workspace of buildWorkspaces) {
     wrong++;
     continue;
   }
-  // Re-read just before writing: if someone changed the file meanwhile, start that file over.
+  // Re-read just before writing: if someone changed the file meanwhile, stop rather than undo their edit.
   if (readFileSync(file, 'utf8') !== before) throw new Error(`${file} changed while rewriting it; run again`);
   writeFileSync(file, after);
   console.log(`${workspace}/package.json: exports and build script rewritten`);
