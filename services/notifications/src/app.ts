@@ -1,4 +1,3 @@
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Bus, Consumer } from '@sitemail/bus';
 import type { LinkTokenKey } from '@sitemail/contracts';
 import { type Database, migrate } from '@sitemail/db';
@@ -19,6 +18,7 @@ import { apiKeyAuthenticator } from './http/admin-auth.ts';
 import { deliveryRoutes } from './http/deliveries.ts';
 import { notificationsChallenge } from './http/problem.ts';
 import { testEmailRoutes } from './http/test-email.ts';
+import { validatorCompiler } from './http/validation.ts';
 import { createMailer } from './smtp/index.ts';
 import type { Mailer } from './smtp/types.ts';
 import { pingDatabase } from './store/health.ts';
@@ -168,7 +168,7 @@ const docs = {
  * worker, consumer) that release what they hold on close, the delivery log and `POST /test-email`
  * for site admins. Validation is TypeBox's own compiler, as in accounts: bodies are checked as
  * they are (unknown fields refused, nothing silently dropped), query strings and params are
- * converted first.
+ * converted first (integers only from integer text, see http/validation.ts).
  */
 export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
   async (app: FastifyInstance, o: NotificationsAppOptions) => {
@@ -178,7 +178,7 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
     ) {
       throw new Error(`awaitRecipientMs must be a number of milliseconds >= 0, not ${o.awaitRecipientMs}`);
     }
-    app.setValidatorCompiler(TypeBoxValidatorCompiler);
+    app.setValidatorCompiler(validatorCompiler);
     await app.register(securityHeadersPlugin);
     await app.register(problemsPlugin, { wwwAuthenticate: notificationsChallenge });
     await app.register(docsPlugin, docs);

@@ -6,8 +6,15 @@ import Type, { type Static } from 'typebox';
 import { type SuppressionReason, suppressionReasonText } from '../domain/emails.ts';
 import { listAttempts } from '../store/attempts.ts';
 import { type DeliveryRow, findDelivery, listDeliveries } from '../store/deliveries.ts';
-import { forbidden, notFound, unauthenticated } from './problem.ts';
-import { DeliveryDetail, DeliveryList, type DeliverySummary, ListQuery, Uuid } from './schemas.ts';
+import { forbidden, invalidInput, notFound, unauthenticated } from './problem.ts';
+import {
+  DeliveryDetail,
+  DeliveryList,
+  type DeliverySummary,
+  ListQuery,
+  MAX_CURSOR,
+  Uuid,
+} from './schemas.ts';
 
 export interface DeliveryRoutesOptions {
   db: Queryable;
@@ -74,6 +81,12 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (
     },
     async (request) => {
       const q = request.query;
+      if (q.cursor !== undefined && BigInt(q.cursor) > MAX_CURSOR) {
+        throw invalidInput(
+          `querystring cursor must be at most ${MAX_CURSOR} (a nextCursor of a previous page)`,
+          'cursor',
+        );
+      }
       const limit = q.limit ?? 50;
       // One more than the page: whether it exists says if there is a next page.
       const rows = await listDeliveries(opts.db, {

@@ -92,6 +92,33 @@ describe(`notifications errors are the service kit's problem+json, as accounts' 
     assertProblem(await get('/no/such/route'), 404, 'no-route');
   });
 
+  it('numbers and text the database cannot hold are a 400 naming the parameter, not a 500', async () => {
+    const admin = `token ${ADMIN_KEY}`;
+    const cases: [string, string][] = [
+      // one past int64's maximum: seq is a bigint
+      ['/deliveries?cursor=9223372036854775808', 'cursor'],
+      ['/deliveries?cursor=9999999999999999999', 'cursor'],
+      ['/deliveries?cursor=-1', 'cursor'],
+      ['/deliveries?cursor=1.5', 'cursor'],
+      ['/deliveries?limit=99999999999999999999', 'limit'],
+      ['/deliveries?limit=1.5', 'limit'],
+      ['/deliveries?limit=-1', 'limit'],
+      ['/deliveries?limit=', 'limit'],
+      // Postgres text holds no NUL
+      ['/deliveries?address=a%00b@example.com', 'address'],
+      ['/deliveries?userId=00000000-0000-4000-8000-00000000000g', 'userId'],
+      ['/deliveries?eventId=00000000-0000-4000-8000-0000000000000', 'eventId'],
+      ['/deliveries/00000000-0000-4000-8000-00000000000%00', 'id'],
+    ];
+    for (const [url, field] of cases) {
+      const { body } = assertProblem(await get(url, admin), 400, 'invalid-input');
+      assert.equal(body.field, field, url);
+      assert.match(body.detail, new RegExp(field), url);
+    }
+    // The largest cursor there can be is still a page (empty or not), not an error.
+    assert.equal((await get('/deliveries?cursor=9223372036854775807', admin)).statusCode, 200);
+  });
+
   it('/test-email answers the same shape, keeping its documented message', async () => {
     const post = (authorization?: string, payload: object = { to: 'a@b.example' }) =>
       app.inject({

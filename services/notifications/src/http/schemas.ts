@@ -85,17 +85,29 @@ export const DeliveryDetail = Type.Object(
   { additionalProperties: false },
 );
 
+/** The largest `seq` there can be (a Postgres bigint); 19 digits reach past it. */
+export const MAX_CURSOR = 9223372036854775807n;
+
 export const ListQuery = Type.Object(
   {
     userId: Type.Optional(Uuid),
     address: Type.Optional(
-      Type.String({ minLength: 3, maxLength: 254, description: 'Recipient address (any case)' }),
+      // No control characters: an address holds none, and Postgres text cannot hold a NUL.
+      Type.String({
+        minLength: 3,
+        maxLength: 254,
+        pattern: '^[^\\x00-\\x1f\\x7f]+$',
+        description: 'Recipient address (any case)',
+      }),
     ),
     status: Type.Optional(Status),
     eventId: Type.Optional(Uuid),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
     cursor: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,19}$', description: 'nextCursor of the previous page' }),
+      Type.String({
+        pattern: '^[0-9]{1,19}$',
+        description: `nextCursor of the previous page (at most ${MAX_CURSOR})`,
+      }),
     ),
   },
   { additionalProperties: false },
