@@ -1,9 +1,11 @@
 import { escapeHtml } from '@sitemail/service-kit';
 import { type SiteConfig, senderName } from '@sitemail/site-config';
+import { userText } from './user-text.ts';
 
 /** The test email: the test ID in subject and body, so the admin can match what arrives. */
 export function renderTestEmail(config: SiteConfig, to: string, testId: string, now: Date) {
-  const sender = senderName(config);
+  // the sender name is the admin's (unsaved ones are only checked for line breaks)
+  const sender = userText(senderName(config), 200);
   const subject = `TEST: email sent from ${sender} [${testId}]`;
   const lines = [
     `This is a test email from ${sender} (${config.externalURL}).`,

@@ -35,4 +35,14 @@ describe('the test email', () => {
     assert.ok(e.html.includes('ABCD1234'));
     assert.equal(e.headers['X-Sitemail-Test-Id'], 'ABCD1234');
   });
+
+  test('a sender name with a bidi override or NUL keeps the subject on its fixed wording', () => {
+    const e = renderTestEmail(
+      { ...saved, 'email.senderName': 'Evil\u202e\u0000 Co' },
+      'a@b.example',
+      'ABCD1234',
+      new Date('2026-01-02T03:04:05Z'),
+    );
+    assert.equal(e.subject, 'TEST: email sent from Evil Co [ABCD1234]');
+  });
 });
