@@ -5,8 +5,11 @@
  * can wait until it is done.
  */
 export interface Deferred {
-  /** Starts `task` once the current I/O turn is over (the reply written); failures go to `onError`. */
-  run(task: () => Promise<unknown>, onError: (err: unknown) => void): void;
+  /**
+   * Starts `task` once the current I/O turn is over (the reply written). Resolves when it is done;
+   * a failure goes to `onError` when given (the HTTP layer logs it), else rejects the result.
+   */
+  run(task: () => Promise<unknown>, onError?: (err: unknown) => void): Promise<void>;
   /** Resolves when every task started so far has finished. */
   idle(): Promise<void>;
 }
@@ -15,11 +18,13 @@ export function createDeferred(): Deferred {
   const pending = new Set<Promise<unknown>>();
   return {
     run(task, onError) {
-      const done: Promise<unknown> = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(task)
-        .catch(onError)
-        .finally(() => pending.delete(done));
-      pending.add(done);
+      const work = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+        await task();
+      });
+      const result = onError ? work.catch(onError) : work;
+      const tracked: Promise<unknown> = result.catch(() => {}).finally(() => pending.delete(tracked));
+      pending.add(tracked);
+      return result;
     },
     async idle() {
       while (pending.size > 0) await Promise.all([...pending]);

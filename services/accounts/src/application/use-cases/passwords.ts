@@ -83,12 +83,13 @@ export function passwordUseCases(ctx: AccountsContext) {
      * looked up: the work (find the owner, decide, append) runs after the reply, so neither the
      * answer nor its timing tells who has an account. The decider sends nothing for an unknown or
      * unverified address, or one that got a reset email too recently (the per-address throttle).
+     * The result resolves once that work is done (the HTTP layer does not wait for it).
      */
-    requestPasswordReset(email: string, onError: (err: unknown) => void): void {
+    requestPasswordReset(email: string, onError?: (err: unknown) => void): Promise<void> {
       const policy = ctx.site();
       const unavailable = passwordResetUnavailable(policy);
       if (unavailable) throw refused(unavailable);
-      ctx.deferred.run(async () => {
+      return ctx.deferred.run(async () => {
         const owner = await ctx.queries.emailOwner(email);
         if (!owner) return;
         try {

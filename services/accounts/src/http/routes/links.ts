@@ -200,7 +200,7 @@ export const linkRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
       },
     },
     async (request, reply) => {
-      accounts.requestPasswordReset(request.body.email, (err) =>
+      void accounts.requestPasswordReset(request.body.email, (err) =>
         request.log.error({ err }, 'password reset request failed after its answer'),
       );
       return reply.code(202).send({
