@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -170,6 +171,18 @@ async function startFromImage(
   };
 }
 
+/** Folders the runtime stages' RUN lines make (`mkdir -p <dir> && chown node:node <dir>`, nothing else). */
+function runtimeStageDirs(): string[] {
+  const runs = new Set(
+    services.flatMap((s) => images[s].instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args)),
+  );
+  return [...runs].map((run) => {
+    const m = /^mkdir -p (\S+) && chown node:node \1$/.exec(run);
+    assert.ok(m?.[1], `the runtime stage only makes its data folder, not: RUN ${run}`);
+    return m[1];
+  });
+}
+
 describe('the production image (its runtime stage, assembled without Docker)', () => {
   const runtimeDir = mkdtempSync(join(tmpdir(), 'sitemail-runtime-'));
   const cleanups: (() => Promise<unknown> | unknown)[] = [
@@ -187,6 +200,10 @@ describe('the production image (its runtime stage, assembled without Docker)', (
       // The same script and install command as the Dockerfile's build stage; --prefer-offline takes
       // the packages from the npm cache the repo's own install filled.
       assembleRuntime(runtimeDir, { install: true, npmFlags: ['--prefer-offline'] });
+      // What the runtime stage's own RUN lines do (the data folder); the first test checks that
+      // they do nothing else.
+      for (const dir of runtimeStageDirs())
+        mkdirSync(dir.replace(images.accounts.workdir ?? '', runtimeDir), { recursive: true });
     },
     { timeout: 600_000 },
   );
@@ -222,6 +239,7 @@ describe('the production image (its runtime stage, assembled without Docker)', (
       assert.equal(image.env.NODE_ENV, 'production');
       assert.deepEqual(image.cmd, serviceEntry(service));
     }
+    assert.deepEqual(runtimeStageDirs(), ['/app/.data'], 'the runtime stage makes the data folder writable');
     assert.deepEqual(runtimeInstall.slice(0, 3), ['npm', 'ci', '--omit=dev']);
   });
 
