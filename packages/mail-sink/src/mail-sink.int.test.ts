@@ -11,6 +11,26 @@ const root = mkdtempSync(join(tmpdir(), 'mail-sink-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 describe('mail sink', () => {
+  it('reports each email to a logger when given one instead of a line function', async () => {
+    const dir = join(root, 'logged');
+    const infos: { obj: object; msg: string | undefined }[] = [];
+    const sink = await startMailSink({
+      port: 0,
+      dir,
+      logger: { info: (obj, msg) => infos.push({ obj, msg }) },
+    });
+    try {
+      const transport = createTransport({ host: '127.0.0.1', port: sink.port, secure: false });
+      await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'Hello', text: 'hi' });
+      transport.close();
+      assert.equal(infos.length, 1);
+      assert.deepEqual(infos[0]!.obj, { component: 'mail-sink' });
+      assert.match(infos[0]!.msg ?? '', /^mail-sink: received "Hello" for b@example\.com -> /);
+    } finally {
+      await sink.close();
+    }
+  });
+
   it('keeps a real email sent with nodemailer as .eml with a .json summary, and logs one line', async () => {
     const dir = join(root, 'kept');
     const lines: string[] = [];
