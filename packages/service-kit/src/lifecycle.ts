@@ -22,7 +22,7 @@ export interface RunOptions {
  * Runs a service until SIGINT or SIGTERM, then closes what it opened within a grace period (exit 0;
  * 1 if a part failed to close or time ran out; a second signal exits 1 at once). A start failure
  * closes what was opened and exits 1 with one line naming the cause. Hand-written rather than
- * close-with-grace: that package is not installed here, and the whole sequence is this file.
+ * close-with-grace: the reverse-order bookkeeping it leaves to the caller is most of the job.
  */
 export async function runUntilSignal(opts: RunOptions): Promise<void> {
   const exit = opts.exit ?? ((code: number) => process.exit(code));

@@ -58,8 +58,8 @@ const docsPolicy = [
 ].join('; ');
 
 /**
- * Security headers on every answer (what @fastify/helmet would set for a JSON API; helmet is not
- * installed here and these are five headers): a CSP that forbids everything except under `/docs`,
+ * Security headers on every answer (what @fastify/helmet would set for a JSON API; helmet sets one
+ * policy per app, and /docs needs its own): a CSP that forbids everything except under `/docs`,
  * no framing, no sniffing, no referrer; and the request id, so a caller can quote it.
  */
 export const securityHeadersPlugin = fp(
