@@ -62,6 +62,8 @@ export interface ReceivedEmail {
   authMethod: string | undefined;
   /** Whether the message travelled over TLS (implicit or after STARTTLS). */
   secure: boolean;
+  /** When the server had the whole message (end of DATA), by the server's clock: rates are measured here. */
+  receivedAt: Date;
 }
 
 export interface AuthAttempt {
@@ -254,13 +256,14 @@ export async function startSmtpServer(opts: SmtpServerOptions = {}): Promise<Tes
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
+        const receivedAt = new Date();
         if (hang === 'data') return; // took the message, never answers: the client must time out
         const failure = scripted('data');
         if (failure) return callback(failure);
         const raw = Buffer.concat(chunks);
         simpleParser(raw)
           .then((mail: ParsedMail) => {
-            received.push(toReceived(mail, raw, session, authMethodBySession.get(session.id)));
+            received.push(toReceived(mail, raw, session, authMethodBySession.get(session.id), receivedAt));
             callback();
             notify();
           })
@@ -328,6 +331,7 @@ function toReceived(
   raw: Buffer,
   session: SMTPServerSession,
   authMethod: string | undefined,
+  receivedAt: Date,
 ): ReceivedEmail {
   const { mailFrom, rcptTo } = session.envelope;
   return {
@@ -346,5 +350,6 @@ function toReceived(
     authenticatedUser: typeof session.user === 'string' ? session.user : undefined,
     authMethod,
     secure: session.secure,
+    receivedAt,
   };
 }
