@@ -34,15 +34,44 @@ export class SiteConfigError extends Error {
 const NoLineBreaks = '^[^\\r\\n]*$';
 const ADDRESS_PROBLEM = 'must be an email address such as noreply@example.com';
 
+const Text = (problem = 'must be a non-empty string') => Type.String({ minLength: 1, problem });
+
+const OAuth2Schema = Type.Object(
+  {
+    tokenURL: Text('must be an absolute https URL (http only toward a loopback host)'),
+    clientID: Text(),
+    clientSecret: Type.Optional(Text()),
+    scope: Type.Optional(Text('must be a space-separated list of scopes')),
+    grant: Type.Union(
+      [Type.Literal('client_credentials'), Type.Literal('refresh_token'), Type.Literal('jwt_bearer')],
+      { problem: 'must be one of "client_credentials", "refresh_token", "jwt_bearer"' },
+    ),
+    refreshToken: Type.Optional(Text()),
+    privateKey: Type.Optional(
+      Type.String({ pattern: '-----BEGIN PRIVATE KEY-----', problem: 'must be a PEM PKCS#8 private key' }),
+    ),
+    keyID: Type.Optional(Text()),
+  },
+  { additionalProperties: false, problem: 'must be an object' },
+);
+
 const SmtpSchema = Type.Object(
   {
     authentication: Type.Optional(
-      Type.Union([Type.Literal('PLAIN'), Type.Literal('CRAM-MD5'), Type.Literal('none')], {
-        problem: 'must be one of "PLAIN", "CRAM-MD5", "none"',
-      }),
+      Type.Union(
+        [
+          Type.Literal('PLAIN'),
+          Type.Literal('CRAM-MD5'),
+          Type.Literal('LOGIN'),
+          Type.Literal('XOAUTH2'),
+          Type.Literal('none'),
+        ],
+        { problem: 'must be one of "PLAIN", "CRAM-MD5", "LOGIN", "XOAUTH2", "none"' },
+      ),
     ),
     username: Type.Optional(Type.String({ problem: 'must be a string' })),
     password: Type.Optional(Type.String({ problem: 'must be a string' })),
+    oauth2: Type.Optional(OAuth2Schema),
     host: Type.String({ minLength: 1, pattern: '^[^\\s/]+$', problem: 'must be a host name or IP address' }),
     port: Type.Integer({ minimum: 1, maximum: 65535, problem: 'must be an integer from 1 to 65535' }),
     domain: Type.Optional(
@@ -53,6 +82,9 @@ const SmtpSchema = Type.Object(
       }),
     ),
     noVerifyTLS: Type.Optional(Type.Boolean({ problem: 'must be true or false' })),
+    maxMessagesPerSecond: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, problem: 'must be a positive number (emails per second)' }),
+    ),
   },
   // A typo such as "pasword" must not silently leave a setting at its default.
   { additionalProperties: false, problem: 'must be an object' },
@@ -166,16 +198,61 @@ export function validateSiteConfig(value: unknown): SiteConfig {
   const smtp = raw['email.smtp'] as Record<string, unknown> | undefined;
   if (smtp && typeof smtp === 'object') {
     const authentication = smtp.authentication ?? 'PLAIN';
-    if (authentication === 'PLAIN' || authentication === 'CRAM-MD5') {
+    if (authentication === 'LOGIN' || authentication === 'PLAIN' || authentication === 'CRAM-MD5') {
       for (const k of ['username', 'password'] as const) {
         if (smtp[k] === undefined || smtp[k] === '') {
           add({ key: `email.smtp.${k}`, message: `is required when authentication is ${authentication}` });
         }
       }
     }
+    if (authentication === 'XOAUTH2') oauth2Issues(smtp).forEach(add);
   }
   if (issues.length > 0) throw new SiteConfigError(issues);
   return withDefaults(raw);
+}
+
+/** What XOAUTH2 needs beyond the schema's shape: the mailbox, and the secret each grant signs or sends with. */
+function oauth2Issues(smtp: Record<string, unknown>): SiteConfigIssue[] {
+  const issues: SiteConfigIssue[] = [];
+  const when = 'is required when authentication is XOAUTH2';
+  if (typeof smtp.username !== 'string' || smtp.username === '') {
+    issues.push({ key: 'email.smtp.username', message: `${when} (the mailbox to send as)` });
+  }
+  const o = smtp.oauth2 as Record<string, unknown> | undefined;
+  if (o === undefined) return [...issues, { key: 'email.smtp.oauth2', message: when }];
+  if (typeof o !== 'object' || o === null) return issues;
+  const key = (k: string) => `email.smtp.oauth2.${k}`;
+  for (const k of ['tokenURL', 'clientID', 'grant']) {
+    if (o[k] === undefined) issues.push({ key: key(k), message: 'is required' });
+  }
+  if (typeof o.tokenURL === 'string' && !tokenUrlAllowed(o.tokenURL)) {
+    issues.push({ key: key('tokenURL'), message: 'must be an absolute https URL (http only toward a loopback host)' });
+  }
+  if (o.grant === 'refresh_token' && o.refreshToken === undefined) {
+    issues.push({ key: key('refreshToken'), message: 'is required when grant is refresh_token' });
+  }
+  if (o.grant === 'jwt_bearer' && o.privateKey === undefined) {
+    issues.push({ key: key('privateKey'), message: 'is required when grant is jwt_bearer' });
+  }
+  if (o.grant === 'client_credentials' && o.clientSecret === undefined && o.privateKey === undefined) {
+    issues.push({
+      key: key('clientSecret'),
+      message: 'is required when grant is client_credentials (or privateKey, to sign a client assertion)',
+    });
+  }
+  return issues;
+}
+
+/** https, or http toward loopback (a local token endpoint; the secret never leaves the machine). */
+function tokenUrlAllowed(s: string): boolean {
+  try {
+    const url = new URL(s);
+    if (url.protocol === 'https:') return url.host !== '';
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    return url.protocol === 'http:' && (host === 'localhost' || host.startsWith('127.') || host === '::1');
+  } catch {
+    return false;
+  }
 }
 
 function withDefaults(raw: Record<string, unknown>): SiteConfig {

@@ -92,6 +92,18 @@ describe('parseSiteConfig', () => {
     );
   });
 
+  it('takes email.smtp.maxMessagesPerSecond as a positive number and names the key otherwise', () => {
+    const smtp = { host: 'h', port: 25, authentication: 'none' };
+    const ok = parseSiteConfig(withSmtp({ ...smtp, maxMessagesPerSecond: 0.5 }));
+    assert.equal(ok['email.smtp']?.maxMessagesPerSecond, 0.5);
+    assert.equal(parseSiteConfig(withSmtp(smtp))['email.smtp']?.maxMessagesPerSecond, undefined);
+    for (const bad of [0, -3, '20', null, true]) {
+      assert.deepEqual(issuesOf(withSmtp({ ...smtp, maxMessagesPerSecond: bad })).issues, [
+        { key: 'email.smtp.maxMessagesPerSecond', message: 'must be a positive number (emails per second)' },
+      ]);
+    }
+  });
+
   it('rejects an unknown authentication mechanism', () => {
     const { issues } = issuesOf(withSmtp({ host: 'h', port: 25, authentication: 'LOGIN' }));
     assert.deepEqual(issues, [

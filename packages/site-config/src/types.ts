@@ -1,12 +1,37 @@
 /** The site configuration, with the key names of the product's admin docs (see DESIGN.md). */
+/**
+ * How the mailer gets an access token for `authentication: "XOAUTH2"`. The grant:
+ * - `client_credentials`: the app's own token (Microsoft 365), authenticated with `clientSecret`,
+ *   or with a JWT signed by `privateKey` (private_key_jwt, Microsoft's certificate credentials).
+ * - `refresh_token`: a long-lived `refreshToken` an admin obtained once (Google and others).
+ * - `jwt_bearer`: a JWT assertion (RFC 7523) signed by `privateKey`, issued by `clientID` for the
+ *   mailbox `username` (a Google service account with domain-wide delegation).
+ */
+export interface SmtpOAuth2Config {
+  tokenURL: string;
+  clientID: string;
+  clientSecret?: string;
+  scope?: string;
+  grant: 'client_credentials' | 'refresh_token' | 'jwt_bearer';
+  refreshToken?: string;
+  /** PEM (PKCS#8) RSA key; signs RS256. */
+  privateKey?: string;
+  /** `kid` of the signing key (Google: the service account's private_key_id). */
+  keyID?: string;
+}
+
 export interface SmtpConfig {
-  authentication: 'PLAIN' | 'CRAM-MD5' | 'none';
+  authentication: 'PLAIN' | 'CRAM-MD5' | 'LOGIN' | 'XOAUTH2' | 'none';
   username?: string;
   password?: string;
+  /** Required with `authentication: "XOAUTH2"`. */
+  oauth2?: SmtpOAuth2Config;
   host: string;
   port: number;
   domain?: string;
   noVerifyTLS: boolean;
+  /** Caps sending across all the worker's connections; unset means no cap beyond the pool size. */
+  maxMessagesPerSecond?: number;
 }
 
 export interface AuthProvider {
