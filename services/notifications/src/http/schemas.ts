@@ -127,10 +127,6 @@ export const DeliveryList = Type.Object(
 
 const NoLineBreaks = '^[^\\r\\n]*$';
 const HostName = '^[^\\s/]+$';
-// One address, no display name, no list: the characters that would start a second address, a
-// display name, a comment or a header are all excluded.
-export const SingleAddress = '^[^\\s@<>(),;:"\\[\\]\\\\]+@[^\\s@<>(),;:"\\[\\]\\\\]+$';
-
 const Authentication = Type.Union([Type.Literal('PLAIN'), Type.Literal('CRAM-MD5'), Type.Literal('none')]);
 
 const UnsavedSmtp = Type.Object(

@@ -1,6 +1,3 @@
-import { REDACTED } from '@sitemail/site-config';
-import { SingleAddress, type TestEmailBody } from './schemas.ts';
-
 const INVALID = (field: string, problem: string) => ({ field, message: `invalid "${field}": ${problem}` });
 
 /** The first validation problem, worded for an admin and naming the field. */
@@ -47,34 +44,4 @@ export function describeValidationError(
     default:
       return INVALID(f, 'is not valid');
   }
-}
-
-const hasLineBreak = (s: string) => /[\r\n]/.test(s);
-
-/** Checks that header-bound fields hold one address and no line breaks (header injection). */
-export function checkHeaderFields(body: TestEmailBody): { field: string; message: string } | undefined {
-  const address = (field: string, value: string) => {
-    if (hasLineBreak(value)) {
-      return { field, message: `invalid "${field}": must not contain line breaks (header injection)` };
-    }
-    if (!new RegExp(SingleAddress).test(value.trim())) {
-      return { field, message: `invalid "${field}": must be exactly one email address, such as a@b.example` };
-    }
-    return undefined;
-  };
-  const to = address('to', body.to);
-  if (to) return to;
-  const from = body['email.address'];
-  if (from !== undefined && from !== REDACTED) {
-    const bad = address('email.address', from);
-    if (bad) return bad;
-  }
-  const name = body['email.senderName'];
-  if (name !== undefined && hasLineBreak(name)) {
-    return {
-      field: 'email.senderName',
-      message: 'invalid "email.senderName": must not contain line breaks (header injection)',
-    };
-  }
-  return undefined;
 }
