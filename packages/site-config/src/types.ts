@@ -1,4 +1,4 @@
-/** The site configuration, with the key names of the product's admin docs (see DESIGN.md). */
+/** The site configuration, with the key names of the product's admin docs (Sourcegraph's "SMTP and email delivery" admin documentation; docs/architecture.md). */
 /**
  * How the mailer gets an access token for `authentication: "XOAUTH2"`. The grant:
  * - `client_credentials`: the app's own token (Microsoft 365), authenticated with `clientSecret`,

@@ -55,7 +55,7 @@ export const NewEmail = Type.String({
     '(internationalised domains are stored in their xn-- form); no address literals or control ' +
     'characters. Stored and compared lower-cased.',
 });
-/** The reference product's username rule: letters, digits, and single dashes or dots inside. */
+/** Sourcegraph's username rule: letters, digits, and single dashes or dots inside. */
 export const Username = Type.String({
   minLength: 1,
   maxLength: 255,
