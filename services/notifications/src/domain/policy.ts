@@ -56,6 +56,19 @@ function toAddressBeingVerified(
 }
 
 /** Nothing can be sent without an SMTP server and a From address; the would-be address is kept for the log. */
+type LinkEvent = Extract<
+  FleetEvent,
+  { type: 'EmailVerificationRequested' | 'PasswordSetLinkRequested' | 'PasswordResetRequested' }
+>;
+
+/** The sealed link an email carries, bound to the event that asked for it (opened only at render). */
+const linkOf = (event: LinkEvent) => ({
+  token: event.data.token,
+  userId: event.userId,
+  eventType: event.type,
+  expiresAt: event.data.expiresAt,
+});
+
 function gateOnSmtp(site: SiteConfig, decision: Decision): Decision {
   if (decision.kind !== 'send') return decision;
   if (!site['email.smtp'])
@@ -98,12 +111,7 @@ function decideIgnoringSmtp(
           kind: 'email-verification',
           ...(recipient ? { username: recipient.username } : {}),
           email: event.data.email,
-          link: {
-            token: event.data.token,
-            userId: event.userId,
-            eventType: event.type,
-            expiresAt: event.data.expiresAt,
-          },
+          link: linkOf(event),
         }),
       ];
     case 'PasswordSetLinkRequested':
@@ -115,12 +123,7 @@ function decideIgnoringSmtp(
           kind: 'set-password',
           ...(recipient ? { username: recipient.username } : {}),
           email: event.data.email,
-          link: {
-            token: event.data.token,
-            userId: event.userId,
-            eventType: event.type,
-            expiresAt: event.data.expiresAt,
-          },
+          link: linkOf(event),
         }),
       ];
     case 'PasswordResetRequested': {
@@ -141,12 +144,7 @@ function decideIgnoringSmtp(
             kind: 'password-reset',
             username: recipient.username,
             email: address.email,
-            link: {
-              token: event.data.token,
-              userId: event.userId,
-              eventType: event.type,
-              expiresAt: event.data.expiresAt,
-            },
+            link: linkOf(event),
           },
           address.email,
           event.userId,
