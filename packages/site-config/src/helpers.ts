@@ -19,6 +19,8 @@ export function senderName(config: SiteConfig): string {
 }
 
 const secretKey = /password|passwd|secret|token|apikey|api_key|privatekey|private_key|credential/i;
+// an address is not a secret, even when its key names one (`email.smtp.oauth2.tokenURL`)
+const addressKey = /(url|uri)$/i;
 
 /**
  * A copy to show or log: every value under a key named like a secret (the SMTP password, a
@@ -34,7 +36,10 @@ function redact(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = secretKey.test(k) && v !== undefined && v !== null && v !== '' ? REDACTED : redact(v);
+    out[k] =
+      secretKey.test(k) && !addressKey.test(k) && v !== undefined && v !== null && v !== ''
+        ? REDACTED
+        : redact(v);
   }
   return out;
 }

@@ -226,7 +226,10 @@ function oauth2Issues(smtp: Record<string, unknown>): SiteConfigIssue[] {
     if (o[k] === undefined) issues.push({ key: key(k), message: 'is required' });
   }
   if (typeof o.tokenURL === 'string' && !tokenUrlAllowed(o.tokenURL)) {
-    issues.push({ key: key('tokenURL'), message: 'must be an absolute https URL (http only toward a loopback host)' });
+    issues.push({
+      key: key('tokenURL'),
+      message: 'must be an absolute https URL (http only toward a loopback host)',
+    });
   }
   if (o.grant === 'refresh_token' && o.refreshToken === undefined) {
     issues.push({ key: key('refreshToken'), message: 'is required when grant is refresh_token' });

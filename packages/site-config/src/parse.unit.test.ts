@@ -105,9 +105,12 @@ describe('parseSiteConfig', () => {
   });
 
   it('rejects an unknown authentication mechanism', () => {
-    const { issues } = issuesOf(withSmtp({ host: 'h', port: 25, authentication: 'LOGIN' }));
+    const { issues } = issuesOf(withSmtp({ host: 'h', port: 25, authentication: 'GSSAPI' }));
     assert.deepEqual(issues, [
-      { key: 'email.smtp.authentication', message: 'must be one of "PLAIN", "CRAM-MD5", "none"' },
+      {
+        key: 'email.smtp.authentication',
+        message: 'must be one of "PLAIN", "CRAM-MD5", "LOGIN", "XOAUTH2", "none"',
+      },
     ]);
   });
 
@@ -262,5 +265,109 @@ describe('staticSiteConfig', () => {
     assert.deepEqual(seen, ['http://localhost:3001 -> https://a.example']);
     assert.throws(() => source.set({ externalURL: 'nope' }), SiteConfigError);
     assert.equal(source.current().externalURL, 'https://b.example');
+  });
+});
+
+describe('email.smtp LOGIN and XOAUTH2', () => {
+  const oauth2 = {
+    tokenURL: 'https://login.microsoftonline.com/tenant/oauth2/v2.0/token',
+    clientID: 'app-id',
+    clientSecret: 'cs-Zq9!',
+    scope: 'https://outlook.office365.com/.default',
+    grant: 'client_credentials',
+  };
+  const xoauth2 = (o: object, extra: object = {}) =>
+    withSmtp({
+      host: 'smtp.office365.com',
+      port: 587,
+      authentication: 'XOAUTH2',
+      username: 'a@b.example',
+      oauth2: o,
+      ...extra,
+    });
+
+  it('accepts LOGIN with username and password, and XOAUTH2 with each grant', () => {
+    const login = parseSiteConfig(
+      withSmtp({ host: 'h', port: 587, authentication: 'LOGIN', username: 'u', password: 'p' }),
+    );
+    assert.equal(login['email.smtp']?.authentication, 'LOGIN');
+    assert.equal(parseSiteConfig(xoauth2(oauth2))['email.smtp']?.oauth2?.grant, 'client_credentials');
+    const { clientSecret: _, ...noSecret } = oauth2;
+    parseSiteConfig(xoauth2({ ...noSecret, grant: 'refresh_token', refreshToken: 'rt' }));
+    parseSiteConfig(
+      xoauth2({
+        ...noSecret,
+        grant: 'jwt_bearer',
+        privateKey: '-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n',
+      }),
+    );
+  });
+
+  it('LOGIN without a password names the key', () => {
+    const { message } = issuesOf(withSmtp({ host: 'h', port: 587, authentication: 'LOGIN', username: 'u' }));
+    assert.match(message, /email\.smtp\.password: is required when authentication is LOGIN/);
+  });
+
+  it('an incomplete oauth2 object is rejected naming the missing key, never quoting a secret', () => {
+    const { clientID: _, ...noId } = oauth2;
+    const a = issuesOf(xoauth2(noId));
+    assert.deepEqual(a.issues, [{ key: 'email.smtp.oauth2.clientID', message: 'is required' }]);
+    assert.ok(!a.message.includes('cs-Zq9!'));
+
+    const b = issuesOf(xoauth2({ ...oauth2, grant: 'refresh_token' }));
+    assert.deepEqual(b.issues, [
+      { key: 'email.smtp.oauth2.refreshToken', message: 'is required when grant is refresh_token' },
+    ]);
+
+    const c = issuesOf(xoauth2({ ...oauth2, grant: 'jwt_bearer' }));
+    assert.deepEqual(c.issues, [
+      { key: 'email.smtp.oauth2.privateKey', message: 'is required when grant is jwt_bearer' },
+    ]);
+
+    const { clientSecret: __, ...noSecret } = oauth2;
+    assert.match(
+      issuesOf(xoauth2(noSecret)).message,
+      /email\.smtp\.oauth2\.clientSecret: is required when grant is client_credentials/,
+    );
+
+    assert.match(
+      issuesOf(xoauth2({ ...oauth2, grant: 'password' })).message,
+      /email\.smtp\.oauth2\.grant: must be one of "client_credentials", "refresh_token", "jwt_bearer"/,
+    );
+    assert.match(
+      issuesOf(xoauth2({ ...oauth2, tokenURL: 'http://idp.example/token' })).message,
+      /email\.smtp\.oauth2\.tokenURL: must be an absolute https URL/,
+    );
+    parseSiteConfig(xoauth2({ ...oauth2, tokenURL: 'http://127.0.0.1:8080/token' }));
+    assert.match(
+      issuesOf(xoauth2({ ...oauth2, clientSecrt: 'x' })).message,
+      /email\.smtp\.oauth2\.clientSecrt: is not a known key/,
+    );
+  });
+
+  it('XOAUTH2 needs the mailbox (username) and the oauth2 object', () => {
+    const noUser = issuesOf(withSmtp({ host: 'h', port: 587, authentication: 'XOAUTH2', oauth2 }));
+    assert.match(noUser.message, /email\.smtp\.username: is required when authentication is XOAUTH2/);
+    const noOauth = issuesOf(withSmtp({ host: 'h', port: 587, authentication: 'XOAUTH2', username: 'u' }));
+    assert.deepEqual(noOauth.issues, [
+      { key: 'email.smtp.oauth2', message: 'is required when authentication is XOAUTH2' },
+    ]);
+  });
+
+  it('redaction: clientSecret, refreshToken and privateKey read REDACTED; tokenURL, clientID, scope stay', () => {
+    const config = parseSiteConfig(
+      xoauth2({
+        ...oauth2,
+        refreshToken: 'rt-secret',
+        privateKey: '-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----',
+      }),
+    );
+    const shown = redactSiteConfig(config)['email.smtp']?.oauth2;
+    assert.equal(shown?.clientSecret, REDACTED);
+    assert.equal(shown?.refreshToken, REDACTED);
+    assert.equal(shown?.privateKey, REDACTED);
+    assert.equal(shown?.tokenURL, oauth2.tokenURL);
+    assert.equal(shown?.clientID, 'app-id');
+    assert.equal(shown?.scope, oauth2.scope);
   });
 });
