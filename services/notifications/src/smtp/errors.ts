@@ -164,3 +164,34 @@ export function toSmtpSendError(raw: unknown, ctx: ErrorContext): SmtpSendError 
 export function configError(message: string): SmtpSendError {
   return new SmtpSendError(message, 'config', true);
 }
+
+/**
+ * Whether a reply says the provider is limiting how fast this sender may send. The worker then
+ * slows down instead of spending the delivery's attempts. Only transient (4xx) replies count:
+ * - Amazon SES (Developer Guide, "SMTP response codes"): `454 Throttling failure: Maximum sending
+ *   rate exceeded.` and `454 Throttling failure: Daily message quota exceeded.`
+ * - Microsoft 365 / Exchange Online (NDR reference for 4.7.500-699 and for 4.3.2; SMTP AUTH
+ *   submission limits): `451 4.7.500 Access denied, please try again later`, `421 4.7.500 Server
+ *   busy`, `432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded`.
+ * - Gmail (Google Workspace Admin Help, "SMTP errors and codes"): `421 4.7.0 Try again later,
+ *   closing connection`, `421 4.7.28 ... unusual rate of unsolicited mail`, `454 4.7.0 Too many
+ *   login attempts, please try again later`.
+ * `454 4.7.0` counts on its own; `421 4.7.0` only with words about rate, since Gmail also uses it
+ * for policy refusals (TLS, IPv6 rules) that waiting does not cure. Gmail's `450 4.2.1` (one
+ * recipient receiving too fast) is left to that delivery's own retry: slowing every send would
+ * not help it.
+ */
+export function isThrottlingReply(responseCode: number | undefined, reply: string | undefined): boolean {
+  const text = reply ?? '';
+  const code = responseCode ?? Number(/^(\d{3})/.exec(text)?.[1]);
+  if (!(code >= 400 && code < 500)) return false;
+  const enhanced = /(?:^|\s|-)(4\.\d{1,3}\.\d{1,3})\b/.exec(text)?.[1];
+  if (enhanced === '4.2.1' || /too many recipients/i.test(text)) return false;
+  if (/throttl|rate limit|sending rate|maximum .*rate|message quota|unusual rate/i.test(text)) return true;
+  if (code === 454 && enhanced === '4.7.0') return true;
+  if (code === 421 && enhanced === '4.7.0') return /rate|too many|try again later/i.test(text);
+  if (enhanced === '4.3.2' || enhanced === '4.7.28') return true;
+  const ms = /^4\.7\.(\d+)$/.exec(enhanced ?? '');
+  if (ms && Number(ms[1]) >= 500 && Number(ms[1]) <= 699) return true;
+  return /too many (messages|connections|concurrent|sessions)|thread limit/i.test(text);
+}

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { credentialSecrets, type ErrorContext, scrubSecrets, stepOf, toSmtpSendError } from './errors.ts';
+import {
+  credentialSecrets,
+  type ErrorContext,
+  isThrottlingReply,
+  scrubSecrets,
+  stepOf,
+  toSmtpSendError,
+} from './errors.ts';
 import { SmtpSendError } from './types.ts';
 
 const ctx = (over: Partial<ErrorContext> = {}): ErrorContext => ({
@@ -174,4 +181,42 @@ describe('SMTP error classification', () => {
     const original = new SmtpSendError('no SMTP server configured (in email.smtp)', 'config', true);
     assert.equal(toSmtpSendError(original, ctx()), original);
   });
+});
+
+describe('throttling replies', () => {
+  const table: [number | undefined, string, boolean][] = [
+    // Amazon SES
+    [454, '454 Throttling failure: Maximum sending rate exceeded.', true],
+    [454, '454 Throttling failure: Daily message quota exceeded.', true],
+    // Microsoft 365
+    [451, '451 4.7.500 Access denied, please try again later', true],
+    [421, '421 4.7.500 Server busy. Please try again later from [203.0.113.7]. (S77714)', true],
+    [432, '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded', true],
+    [421, '421 4.3.2 Service not available, closing transmission channel', true],
+    // Gmail
+    [421, '421 4.7.0 Try again later, closing connection.', true],
+    [421, '421-4.7.28 Our system has detected an unusual rate of unsolicited mail', true],
+    [454, '454 4.7.0 Too many login attempts, please try again later.', true],
+    [454, '454 4.7.0 Throttling', true],
+    [421, '421 4.7.0 rate limit exceeded', true],
+    [undefined, '421 Too many concurrent SMTP connections', true],
+    // not throttling: other transient replies, permanent ones, one recipient's rate
+    [421, '421 4.7.0 TLS required for this domain', false],
+    [421, '421 scripted temporary failure', false],
+    [
+      450,
+      '450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages',
+      false,
+    ],
+    [452, '452 4.5.3 Too many recipients', false],
+    [451, '451 4.3.0 Temporary local problem', false],
+    [554, '554 Throttling failure: Maximum sending rate exceeded.', false],
+    [550, '550 5.7.0 too many messages from you', false],
+    [undefined, '', false],
+  ];
+  for (const [code, reply, expected] of table) {
+    test(`${reply || '(no reply)'} -> ${expected ? 'throttled' : 'not throttled'}`, () => {
+      assert.equal(isThrottlingReply(code, reply), expected);
+    });
+  }
 });
