@@ -79,3 +79,35 @@ export const securityHeadersPlugin = fp(
   },
   { name: 'service-kit-security-headers', fastify: '5.x' },
 );
+
+export interface Listening {
+  /** `http://host:port` (an IPv6 loopback reads `localhost`). */
+  url: string;
+  /** Stops accepting, lets requests in flight finish, runs the onClose hooks; the same promise on every call. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens, or closes the app before rethrowing: a port in use must not leave the consumer, the
+ * worker or the relay that `ready` started running behind a failed start.
+ */
+export async function listenOrClose(
+  app: FastifyInstance,
+  opts: { port: number; host?: string | undefined },
+): Promise<Listening> {
+  let address: string;
+  try {
+    address = await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    url: address.replace('://[::1]', '://localhost'),
+    close() {
+      closing ??= app.close();
+      return closing;
+    },
+  };
+}
