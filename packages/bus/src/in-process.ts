@@ -21,7 +21,7 @@ import {
   pause,
   processBatch,
 } from './process-batch.ts';
-import type { Bus, BusMessage, Consumer, ConsumerOptions, Publisher } from './types.ts';
+import type { Bus, BusMessage, Consumer, ConsumerOptions, ConsumerState, Publisher } from './types.ts';
 
 export interface InProcessBusOptions {
   /**
@@ -396,6 +396,20 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
         }
       };
 
+      let state: ConsumerState = { phase: 'stopped', groupId, since: Date.now() };
+      const setState = (phase: ConsumerState['phase']) => {
+        state = {
+          phase,
+          groupId,
+          since: Date.now(),
+          ...(phase === 'assigned' ? { partitions: options.topics.length } : {}),
+        };
+        try {
+          options.onStateChange?.(state);
+        } catch {
+          // A listener's bug must not stop the consumer.
+        }
+      };
       const consumer: Consumer = {
         async start() {
           assertOpen();
@@ -404,7 +418,10 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
           const member = {};
           running = { abort, loops: options.topics.map((t) => consumeTopic(t, member, abort.signal)) };
           consumers.add(consumer);
+          // No group to join in-process: assigned at once.
+          setState('assigned');
         },
+        state: () => state,
         async stop() {
           if (!running) return;
           const { abort, loops } = running;
@@ -413,6 +430,7 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
           // Each loop finishes its batch in hand (and commits it) before it returns.
           await Promise.allSettled(loops);
           consumers.delete(consumer);
+          setState('stopped');
         },
       };
       return consumer;

@@ -6,16 +6,23 @@ import {
   logLevel,
   Partitioners,
 } from 'kafkajs';
+import { kafkaConsumer } from './kafka-consumer.ts';
 import { type BusLogger, stderrLogger } from './log.ts';
-import { assertOutgoing, assertTopicName, deadLetterHeaders, headersToStrings } from './messages.ts';
-import {
-  batchErrorReporter,
-  chunks,
-  DEFAULT_MAX_BATCH_SIZE,
-  type DeadLetter,
-  processBatch,
-} from './process-batch.ts';
-import type { Bus, BusMessage, Consumer, ConsumerOptions, Publisher } from './types.ts';
+import { assertOutgoing, deadLetterHeaders } from './messages.ts';
+import type { DeadLetter } from './process-batch.ts';
+import type { Bus, Consumer, ConsumerOptions, Publisher } from './types.ts';
+
+/**
+ * Group timeouts (README "Group timeouts"): a member killed without leaving holds its partitions
+ * for the session timeout, so it is short; heartbeats come three times per session; a rebalance
+ * waits for live members to finish the batch in hand (they heartbeat while handling).
+ */
+export const DEFAULT_GROUP_TIMEOUTS = {
+  sessionTimeoutMs: 10_000,
+  rebalanceTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3_000,
+  maxWaitTimeMs: 1_000,
+} as const;
 
 export type BusLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
 
@@ -26,10 +33,11 @@ export interface KafkaBusOptions {
   logLevel?: BusLogLevel;
   /** Where kafkajs's lines and consumer retries go (default: JSON lines on stderr). */
   logger?: BusLogger;
-  /** Consumer group session timeout (default 30 000 ms); tests use a few seconds. */
+  /** Consumer group session timeout (default 10 000 ms): how long a killed member holds its partitions. */
   sessionTimeoutMs?: number;
-  /** How long a rebalance waits for members to rejoin (default 60 000 ms). */
+  /** How long a rebalance waits for members to rejoin (default 30 000 ms). */
   rebalanceTimeoutMs?: number;
+  /** Default 3 000 ms: a third of the session timeout. */
   heartbeatIntervalMs?: number;
   /**
    * Longest a fetch waits for new messages (default 1000 ms). stop() waits for the fetch in
@@ -71,28 +79,6 @@ export const quietLogCreator =
       `kafkajs ${namespace}: ${log.message}${reason === undefined ? '' : ` (${reason})`}`,
     );
   };
-
-function toBusMessage(
-  topic: string,
-  partition: number,
-  m: {
-    offset: string;
-    key: Buffer | null;
-    value: Buffer | null;
-    headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
-    timestamp: string;
-  },
-): BusMessage {
-  return {
-    topic,
-    partition,
-    offset: m.offset,
-    key: m.key === null ? null : m.key.toString(),
-    value: m.value,
-    headers: headersToStrings(m.headers),
-    timestamp: Number(m.timestamp),
-  };
-}
 
 /** The bus over Kafka (kafkajs): acks from all in-sync replicas, per-key order, commit after handling. */
 export function kafkaBus(opts: KafkaBusOptions): Bus {
@@ -177,105 +163,22 @@ export function kafkaBus(opts: KafkaBusOptions): Bus {
     },
 
     consumer<T>(options: ConsumerOptions<T>): Consumer {
-      assertTopicName(options.deadLetterTopic, 'deadLetterTopic');
-      if (!options.groupId) throw new TypeError('groupId: expected a non-empty string');
-      if (!options.topics?.length) throw new TypeError('topics: expected at least one');
-      for (const [i, t] of options.topics.entries()) assertTopicName(t, `topics[${i}]`);
-      const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
-      if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1)
-        throw new TypeError('maxBatchSize: expected >= 1');
-      const batchOptions = { ...options, onError: options.onError ?? batchErrorReporter(busLogger) };
-
-      let kafkaConsumer: KafkaConsumer | undefined;
-      let stopping: AbortController | undefined;
-      let stopped: Promise<void> | undefined;
-
-      const consumer: Consumer = {
-        async start() {
-          if (closed) throw new Error('the bus is closed');
-          if (kafkaConsumer) throw new Error(`consumer ${options.groupId} already started`);
-          const abort = new AbortController();
-          stopping = abort;
-          stopped = undefined;
-          const c = kafka.consumer({
-            groupId: options.groupId,
-            sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
-            rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
-            heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
-            maxWaitTimeInMs: opts.maxWaitTimeMs ?? 1_000,
-          });
-          kafkaConsumer = c;
-          consumers.add(consumer);
-          const heartbeatEveryMs = opts.heartbeatIntervalMs ?? 3_000;
-          try {
-            await c.connect();
-            await c.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? false });
-            await c.run({
-              autoCommit: false,
-              eachBatchAutoResolve: false,
-              eachBatch: async ({
-                batch,
-                resolveOffset,
-                heartbeat,
-                commitOffsetsIfNecessary,
-                isRunning,
-                isStale,
-              }) => {
-                const all = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
-                for (const messages of chunks(all, maxBatchSize)) {
-                  if (!isRunning() || isStale() || abort.signal.aborted) return;
-                  // A long handler must not cost the group membership: heartbeat while it runs.
-                  const beat = setInterval(() => void heartbeat().catch(() => {}), heartbeatEveryMs);
-                  let outcome: 'done' | 'stopped';
-                  try {
-                    outcome = await processBatch({
-                      options: batchOptions,
-                      topic: batch.topic,
-                      partition: batch.partition,
-                      messages,
-                      signal: abort.signal,
-                      sendDeadLetters: (letters) => sendDeadLetters(options.deadLetterTopic, letters),
-                      keepAlive: heartbeat,
-                    });
-                  } finally {
-                    clearInterval(beat);
-                  }
-                  if (outcome === 'stopped') return;
-                  const last = messages[messages.length - 1]!.offset;
-                  resolveOffset(last);
-                  // Explicit offsets: this commit also happens while the consumer is stopping,
-                  // which kafkajs's consumer.commitOffsets would silently skip.
-                  await commitOffsetsIfNecessary({
-                    topics: [
-                      {
-                        topic: batch.topic,
-                        partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }],
-                      },
-                    ],
-                  });
-                  await heartbeat().catch(() => {});
-                }
-              },
-            });
-          } catch (e) {
-            kafkaConsumer = undefined;
-            consumers.delete(consumer);
-            await c.disconnect().catch(() => {});
-            throw e;
-          }
+      return kafkaConsumer(
+        {
+          kafka,
+          timeouts: {
+            sessionTimeoutMs: opts.sessionTimeoutMs ?? DEFAULT_GROUP_TIMEOUTS.sessionTimeoutMs,
+            rebalanceTimeoutMs: opts.rebalanceTimeoutMs ?? DEFAULT_GROUP_TIMEOUTS.rebalanceTimeoutMs,
+            heartbeatIntervalMs: opts.heartbeatIntervalMs ?? DEFAULT_GROUP_TIMEOUTS.heartbeatIntervalMs,
+            maxWaitTimeMs: opts.maxWaitTimeMs ?? DEFAULT_GROUP_TIMEOUTS.maxWaitTimeMs,
+          },
+          logger: busLogger,
+          sendDeadLetters,
+          isClosed: () => closed,
+          track: (c, open) => (open ? consumers.add(c) : consumers.delete(c)),
         },
-
-        stop() {
-          if (!kafkaConsumer) return stopped ?? Promise.resolve();
-          const c = kafkaConsumer;
-          kafkaConsumer = undefined;
-          stopping?.abort();
-          // disconnect() waits for the batch in hand (it commits when its handler resolves), then leaves the group.
-          stopped = c.disconnect().finally(() => consumers.delete(consumer));
-          return stopped;
-        },
-      };
-      return consumer;
+        options,
+      );
     },
 
     async close() {

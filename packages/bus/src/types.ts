@@ -67,6 +67,28 @@ export interface ConsumerOptions<T> {
    * the backoff. Default: one line on stderr naming the group, topic, partition and offsets, never the payload.
    */
   onError?: (error: unknown, context: BatchErrorContext) => void;
+  /** Told about every change of `Consumer.state()` (joining, assigned, retrying, stopped), e.g. to log it. */
+  onStateChange?: (state: ConsumerState) => void;
+}
+
+/**
+ * Where a consumer is in its group: `joining` until the group coordinator assigned it partitions
+ * (a member killed without leaving holds its partitions until its session times out, so this
+ * can take that long), `assigned` while it consumes, `retrying` after a failed join or a
+ * consumer crash (it starts again after `retryInMs`), `stopped` before start and after stop.
+ */
+export interface ConsumerState {
+  phase: 'stopped' | 'joining' | 'assigned' | 'retrying';
+  groupId: string;
+  /** When this phase began (ms since epoch). */
+  since: number;
+  /** Failed attempts in a row (retrying), reset by each successful join. */
+  attempt?: number;
+  /** Why the last attempt failed (retrying): an error message, never a payload. */
+  reason?: string;
+  retryInMs?: number;
+  /** Partitions this member was given (assigned); 0 when the group has more members than partitions. */
+  partitions?: number;
 }
 
 export interface BatchErrorContext {
@@ -81,8 +103,15 @@ export interface BatchErrorContext {
 }
 
 export interface Consumer {
-  /** Joins the group and starts consuming; resolves once running. */
+  /**
+   * Starts joining the group and consuming in the background; a failed join or a crashed
+   * consumer is retried with backoff until `stop()`, never thrown. The promise resolves once the
+   * consumer is first assigned (or is stopped before that); callers that must not wait on the
+   * group (a service's start) do not await it and watch `state()` instead.
+   */
   start(): Promise<void>;
+  /** Where the consumer is now (see ConsumerState). */
+  state(): ConsumerState;
   /** Finishes the batch in hand, commits, leaves the group. */
   stop(): Promise<void>;
 }
