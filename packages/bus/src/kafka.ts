@@ -1,6 +1,5 @@
 import {
   Kafka,
-  type Consumer as KafkaConsumer,
   type Producer as KafkaProducer,
   type logCreator,
   logLevel,
