@@ -12,9 +12,15 @@ import {
 /** A real SMTP server for tests: what it demands, what it answers, and what it saw. */
 export interface SmtpServerOptions {
   /** The mechanism the server offers and demands; 'none' offers no AUTH at all. Default 'none'. */
-  auth?: 'PLAIN' | 'CRAM-MD5' | 'none';
-  /** Accepted credentials when `auth` is not 'none'. */
+  auth?: 'PLAIN' | 'CRAM-MD5' | 'LOGIN' | 'XOAUTH2' | 'none';
+  /** Accepted credentials when `auth` is a password mechanism. */
   users?: { username: string; password: string }[];
+  /**
+   * With `auth: 'XOAUTH2'`: whether the bearer token is good for this mailbox. A refusal is
+   * answered as Google and Microsoft do: a 334 challenge carrying `{"status":"401",...}`, then
+   * 535 once the client sends the empty line.
+   */
+  acceptToken?: (username: string, accessToken: string) => boolean;
   /** 'starttls' offers STARTTLS (and demands it before AUTH), 'implicit' is TLS from the first byte. Default 'none'. */
   tls?: 'starttls' | 'implicit' | 'none';
   /** Bind address. Default 127.0.0.1. */
@@ -72,6 +78,8 @@ export interface AuthAttempt {
   username: string | undefined;
   /** Whether the credentials matched; the password itself is never kept. */
   success: boolean;
+  /** The bearer token an XOAUTH2 client sent (test tokens, kept to assert which one was used). */
+  accessToken?: string;
   secure: boolean;
 }
 
@@ -229,17 +237,27 @@ export async function startSmtpServer(opts: SmtpServerOptions = {}): Promise<Tes
     ) {
       const user = users.find((u) => u.username === attempt.username);
       const success =
-        user !== undefined &&
-        (attempt.method === 'CRAM-MD5'
-          ? attempt.validatePassword(user.password)
-          : attempt.password === user.password);
+        attempt.method === 'XOAUTH2'
+          ? (opts.acceptToken?.(attempt.username ?? '', attempt.accessToken ?? '') ?? false)
+          : user !== undefined &&
+            (attempt.method === 'CRAM-MD5'
+              ? attempt.validatePassword(user.password)
+              : attempt.password === user.password);
       authAttempts.push({
         sessionId: session.id,
         method: attempt.method,
         username: attempt.username,
         success,
         secure: session.secure,
+        ...(attempt.method === 'XOAUTH2' ? { accessToken: attempt.accessToken } : {}),
       });
+      if (!success && attempt.method === 'XOAUTH2') {
+        return callback(null, {
+          data: { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' },
+        } as {
+          user?: unknown;
+        });
+      }
       if (!success) {
         return callback(Object.assign(new Error('5.7.8 Authentication failed'), { responseCode: 535 }));
       }

@@ -75,7 +75,7 @@ export function ehloName(
 
 /**
  * A hash of the keys that shape the connection; when it changes the mailer builds a new pool.
- * The password is part of it (a changed password must take effect) but only as a hash.
+ * The password and the oauth2 settings are part of it (a changed secret must take effect) but only as a hash.
  */
 export function smtpConfigKey(smtp: SmtpConfig): string {
   const relevant = [
@@ -84,6 +84,7 @@ export function smtpConfigKey(smtp: SmtpConfig): string {
     smtp.authentication,
     smtp.username ?? '',
     smtp.password ?? '',
+    smtp.oauth2 ?? null,
     smtp.domain ?? '',
     smtp.noVerifyTLS === true,
   ];
@@ -122,7 +123,7 @@ export interface ConnectionPlan {
   socketTimeout: number;
   dnsTimeout: number;
   /** The mechanism to demand, or undefined for `authentication: "none"`. */
-  authMethod: 'PLAIN' | 'CRAM-MD5' | undefined;
+  authMethod: AuthMethod | undefined;
 }
 
 export function connectionPlan(
@@ -145,12 +146,15 @@ export function connectionPlan(
   };
 }
 
-function authMechanism(authentication: SmtpConfig['authentication']): 'PLAIN' | 'CRAM-MD5' | undefined {
+export type AuthMethod = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'XOAUTH2';
+
+function authMechanism(authentication: SmtpConfig['authentication']): AuthMethod | undefined {
   switch (authentication) {
     case 'PLAIN':
-      return 'PLAIN';
+    case 'LOGIN':
     case 'CRAM-MD5':
-      return 'CRAM-MD5';
+    case 'XOAUTH2':
+      return authentication;
     case 'none':
       return undefined;
     default: {

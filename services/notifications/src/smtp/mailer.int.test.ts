@@ -124,6 +124,73 @@ describe('mailer against a real SMTP server', () => {
     );
   });
 
+  test('AUTH LOGIN: the server sees LOGIN with the configured user, and the email arrives', async () => {
+    const s = await server({ auth: 'LOGIN', users: [{ username: 'alice', password: PASSWORD }] });
+    const m = mailer(() =>
+      site({ host: s.host, port: s.port, authentication: 'LOGIN', username: 'alice', password: PASSWORD }),
+    );
+    await m.send(email('login auth'));
+    const [got] = await s.waitForEmails(1);
+    assert.equal(got?.authMethod, 'LOGIN');
+    assert.equal(got?.authenticatedUser, 'alice');
+    assert.deepEqual(
+      s.authAttempts.map((a) => [a.method, a.username, a.success]),
+      [['LOGIN', 'alice', true]],
+    );
+  });
+
+  test('LOGIN: a wrong password fails at step auth, and LOGIN not offered is an error before any credential', async () => {
+    const s = await server({ auth: 'LOGIN', users: [{ username: 'alice', password: 'the-right-one' }] });
+    const wrong = await sendError(
+      mailer(() =>
+        site({ host: s.host, port: s.port, authentication: 'LOGIN', username: 'alice', password: PASSWORD }),
+      ),
+    );
+    assert.equal(wrong.step, 'auth');
+    assert.equal(wrong.responseCode, 535);
+    assert.ok(
+      !wrong.message.includes(PASSWORD) && !wrong.message.includes(Buffer.from(PASSWORD).toString('base64')),
+    );
+
+    const plainOnly = await server({ auth: 'PLAIN', users: [{ username: 'alice', password: PASSWORD }] });
+    const notOffered = await sendError(
+      mailer(() =>
+        site({
+          host: plainOnly.host,
+          port: plainOnly.port,
+          authentication: 'LOGIN',
+          username: 'alice',
+          password: PASSWORD,
+        }),
+      ),
+    );
+    assert.equal(notOffered.step, 'auth');
+    assert.equal(
+      notOffered.message,
+      'mail: the server does not offer AUTH LOGIN (it offers PLAIN); check email.smtp.authentication',
+    );
+    assert.ok(!plainOnly.commands.some((c) => c.command === 'AUTH'));
+  });
+
+  test('LOGIN toward a non-TLS, non-loopback host is refused before any credential is sent', async () => {
+    const host = nonLoopbackAddress();
+    const s = await server({
+      host,
+      tls: 'none',
+      auth: 'LOGIN',
+      users: [{ username: 'u', password: PASSWORD }],
+    });
+    const err = await sendError(
+      mailer(() => site({ host, port: s.port, authentication: 'LOGIN', username: 'u', password: PASSWORD })),
+    );
+    assert.equal(err.step, 'tls');
+    assert.match(err.message, /^mail: refusing to send credentials in clear text to /);
+    assert.ok(s.commands.some((c) => c.command === 'EHLO'));
+    assert.ok(!s.commands.some((c) => c.command === 'AUTH'), 'never sent AUTH');
+    assert.deepEqual(s.authAttempts, []);
+    assert.equal(s.received.length, 0);
+  });
+
   test('authentication "none": no AUTH command at all', async () => {
     const s = await server({ auth: 'none' });
     const m = mailer(() => site({ host: s.host, port: s.port, authentication: 'none' }));

@@ -19,7 +19,8 @@ import {
   type TransportErrorLike,
   toSmtpSendError,
 } from './errors.ts';
-import { guardedAuthHandlers } from './sasl.ts';
+import { createTokenSource, type TokenSource } from './oauth2.ts';
+import { guardedAuthHandlers, xoauth2 } from './sasl.ts';
 import { type Mailer, type OutgoingEmail, type SentEmail, SmtpSendError } from './types.ts';
 
 /** The part of a pino/Fastify logger the mailer uses. */
@@ -119,6 +120,11 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
     const key = `${smtpConfigKey(smtp)}:${rule.denyPrivateNetworks}`;
     if (current?.key === key) return current;
     const plan = connectionPlan(smtp, machine(), timeouts);
+    // one token source per pool: its connections share the cached token and any request in flight
+    const tokens: TokenSource | undefined =
+      plan.authMethod === 'XOAUTH2' && smtp.oauth2
+        ? createTokenSource(smtp.oauth2, smtp.username ?? '', { timeoutMs: timeouts.connectionMs })
+        : undefined;
     if (smtp.noVerifyTLS && !warnedNoVerify.has(key)) {
       warnedNoVerify.add(key);
       opts.logger?.warn(
@@ -158,7 +164,9 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
             authMethod: plan.authMethod,
             // run the guarded handlers even when the server advertises no AUTH at all
             forceAuth: true,
-            customAuth: { [plan.authMethod]: guardedAuthHandlers[plan.authMethod] },
+            customAuth: {
+              [plan.authMethod]: tokens ? xoauth2(tokens) : guardedAuthHandlers[plan.authMethod as 'PLAIN'],
+            },
           }
         : {}),
       logger: conversationTracker(),
@@ -175,7 +183,10 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
         port: smtp.port,
         credentialsNeedTls: plan.requireTLS,
         timeouts,
-        secrets: credentialSecrets(smtp.username, smtp.password),
+        // a getter: the tokens to hide are those issued so far
+        get secrets() {
+          return [...credentialSecrets(smtp.username, smtp.password), ...(tokens?.secrets() ?? [])];
+        },
       },
     };
     if (current) {
@@ -196,7 +207,13 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
       if (!smtp) throw configError(NO_SMTP_CONFIGURED);
       const address = site['email.address'];
       if (!address) throw configError(NO_FROM_ADDRESS);
-      if (smtp.authentication !== 'none' && (!smtp.username || !smtp.password)) {
+      if (smtp.authentication === 'XOAUTH2') {
+        if (!smtp.username || !smtp.oauth2) {
+          throw configError(
+            'email.smtp.username and email.smtp.oauth2 are required when email.smtp.authentication is "XOAUTH2"',
+          );
+        }
+      } else if (smtp.authentication !== 'none' && (!smtp.username || !smtp.password)) {
         throw configError(
           `email.smtp.username and email.smtp.password are required when email.smtp.authentication is "${smtp.authentication}"`,
         );

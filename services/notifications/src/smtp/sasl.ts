@@ -1,9 +1,10 @@
 import { createHmac } from 'node:crypto';
 import type { SMTPConnectionCustomAuthContext } from 'nodemailer/lib/smtp-connection';
 import type { TransportErrorLike } from './errors.ts';
+import { type TokenSource, xoauth2String } from './oauth2.ts';
 
 /**
- * PLAIN and CRAM-MD5 as nodemailer custom auth handlers, used instead of its built-in ones for one
+ * PLAIN, LOGIN, CRAM-MD5 and XOAUTH2 as nodemailer custom auth handlers, used instead of its built-in ones for one
  * reason: nodemailer skips authentication silently when the server does not advertise AUTH
  * (`allowsAuth` false) and sends the configured mechanism even when the server lists others. Both
  * would deliver mail unauthenticated or fail obscurely. The mailer sets `forceAuth` so these
@@ -11,7 +12,7 @@ import type { TransportErrorLike } from './errors.ts';
  * configured mechanism.
  */
 
-type Mechanism = 'PLAIN' | 'CRAM-MD5';
+type Mechanism = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'XOAUTH2';
 
 function guardError(message: string): Error & TransportErrorLike {
   // permanent: the server's capabilities and the site config disagree, retrying cannot help
@@ -52,4 +53,40 @@ async function cramMd5(ctx: SMTPConnectionCustomAuthContext): Promise<void> {
   if (reply.status !== 235) throw replyError(reply.response);
 }
 
-export const guardedAuthHandlers = { PLAIN: plain, 'CRAM-MD5': cramMd5 };
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
+async function login(ctx: SMTPConnectionCustomAuthContext): Promise<void> {
+  ensureOffered('LOGIN', ctx);
+  const { user = '', pass = '' } = ctx.auth.credentials ?? {};
+  const askUser = await ctx.sendCommand('AUTH LOGIN');
+  if (askUser.status !== 334) throw replyError(askUser.response);
+  const askPass = await ctx.sendCommand(b64(user));
+  if (askPass.status !== 334) throw replyError(askPass.response);
+  const reply = await ctx.sendCommand(b64(pass));
+  if (reply.status !== 235) throw replyError(reply.response);
+}
+
+/**
+ * XOAUTH2 with the pool's token source. A refusal (535, or the 334 error challenge Google and
+ * Microsoft send for a bad token, answered with an empty line) usually means the cached token
+ * expired early or was revoked: one new token, one more try, on the same connection.
+ */
+export function xoauth2(tokens: TokenSource) {
+  const attempt = async (ctx: SMTPConnectionCustomAuthContext, user: string, token: string) => {
+    const reply = await ctx.sendCommand(`AUTH XOAUTH2 ${b64(xoauth2String(user, token))}`);
+    if (reply.status !== 334) return reply;
+    return ctx.sendCommand('');
+  };
+  return async (ctx: SMTPConnectionCustomAuthContext): Promise<void> => {
+    ensureOffered('XOAUTH2', ctx);
+    const user = ctx.auth.credentials?.user ?? '';
+    const first = await tokens.get();
+    const reply = await attempt(ctx, user, first);
+    if (reply.status === 235) return;
+    if (reply.status !== 535 && reply.status !== 334) throw replyError(reply.response);
+    const again = await attempt(ctx, user, await tokens.refresh(first));
+    if (again.status !== 235) throw replyError(again.response);
+  };
+}
+
+export const guardedAuthHandlers = { PLAIN: plain, LOGIN: login, 'CRAM-MD5': cramMd5 };
