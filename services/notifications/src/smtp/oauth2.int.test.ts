@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { SiteConfig, SmtpOAuth2Config } from '@sitemail/site-config';
+import { startSmtpServer, type TestSmtpServer } from '@sitemail/testkit';
+import { exportPKCS8, generateKeyPair, jwtVerify } from 'jose';
+import { createMailer } from './mailer.ts';
+import { type Mailer, SmtpSendError } from './types.ts';
+
+const MAILBOX = 'sender@tenant.example';
+const CLIENT_ID = 'app-1234';
+const CLIENT_SECRET = 'cs-Zq9!-very-secret';
+const REFRESH_TOKEN = 'rt-1//0g-long-lived';
+
+type PublicKey = Awaited<ReturnType<typeof generateKeyPair>>['publicKey'];
+
+interface TokenEndpoint {
+  url: string;
+  requests: { grant: string; clientAuth: string }[];
+  /** Whether a token was issued by this endpoint, for `mailbox`, and is not marked expired. */
+  valid(token: string, mailbox: string): boolean;
+  /** Marks a token expired, as the provider does when its lifetime ends. */
+  expire(token: string): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A real OAuth2 token endpoint: checks the client secret, the refresh token, or the signature
+ * of a JWT (client assertion or RFC 7523 bearer assertion) against the public key, counts
+ * requests, and issues short-lived tokens.
+ */
+async function startTokenEndpoint(publicKey: PublicKey): Promise<TokenEndpoint> {
+  const issued = new Map<string, { mailbox: string | undefined; expired: boolean }>();
+  const requests: TokenEndpoint['requests'] = [];
+  let url = '';
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      const reply = (status: number, body: object) => {
+        res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify(body));
+      };
+      const refuse = (error: string, description: string) =>
+        reply(error === 'invalid_client' ? 401 : 400, { error, error_description: description });
+      const verify = async (jwt: string | null, subject?: string) => {
+        if (!jwt) return undefined;
+        try {
+          const audience = [url, new URL(url).origin, `${new URL(url).origin}/`];
+          const { payload } = await jwtVerify(jwt, publicKey, { issuer: CLIENT_ID, audience, subject });
+          return payload;
+        } catch {
+          return undefined;
+        }
+      };
+      const grant = form.get('grant_type') ?? '';
+      const assertionType = form.get('client_assertion_type');
+      requests.push({
+        grant,
+        clientAuth: assertionType ? 'private_key_jwt' : form.get('client_secret') ? 'secret' : 'none',
+      });
+      let mailbox: string | undefined;
+      if (grant === 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+        const claims = await verify(form.get('assertion'));
+        if (!claims?.sub) return refuse('invalid_grant', 'bad assertion signature');
+        mailbox = claims.sub;
+      } else {
+        const clientOk = assertionType
+          ? (await verify(form.get('client_assertion'), CLIENT_ID)) !== undefined
+          : form.get('client_id') === CLIENT_ID && form.get('client_secret') === CLIENT_SECRET;
+        if (!clientOk) return refuse('invalid_client', 'AADSTS7000215: Invalid client secret provided.');
+        if (grant === 'refresh_token' && form.get('refresh_token') !== REFRESH_TOKEN) {
+          return refuse('invalid_grant', 'Token has been expired or revoked.');
+        }
+        if (grant !== 'refresh_token' && grant !== 'client_credentials') {
+          return refuse('unsupported_grant_type', grant);
+        }
+      }
+      const token = `at-${randomUUID()}`;
+      issued.set(token, { mailbox, expired: false });
+      reply(200, { access_token: token, token_type: 'Bearer', expires_in: 300 });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/oauth2/v2.0/token`;
+  return {
+    url,
+    requests,
+    valid(token, mailbox) {
+      const t = issued.get(token);
+      return t !== undefined && !t.expired && (t.mailbox === undefined || t.mailbox === mailbox);
+    },
+    expire(token) {
+      const t = issued.get(token);
+      if (t) t.expired = true;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const site = (smtp: TestSmtpServer, oauth2: SmtpOAuth2Config): SiteConfig => ({
+  externalURL: 'https://sourcegraph.example.com',
+  'email.address': MAILBOX,
+  'email.smtp': {
+    authentication: 'XOAUTH2',
+    username: MAILBOX,
+    oauth2,
+    host: smtp.host,
+    port: smtp.port,
+    noVerifyTLS: false,
+  },
+  'auth.providers': [{ type: 'builtin' }],
+});
+
+const email = (subject: string) => ({
+  to: 'rcpt@b.example',
+  subject,
+  text: subject,
+  html: `<p>${subject}</p>`,
+});
+
+describe('XOAUTH2 against a real SMTP server and a real token endpoint', () => {
+  let endpoint: TokenEndpoint;
+  let privateKeyPem: string;
+  const closers: (() => Promise<void>)[] = [];
+  const smtpServer = async () => {
+    const s = await startSmtpServer({
+      auth: 'XOAUTH2',
+      acceptToken: (user, token) => endpoint.valid(token, user),
+    });
+    closers.push(() => s.close());
+    return s;
+  };
+  const mailer = (config: SiteConfig, opts: Parameters<typeof createMailer>[1] = {}): Mailer => {
+    const m = createMailer(() => config, opts);
+    closers.unshift(() => m.close());
+    return m;
+  };
+  before(async () => {
+    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+    privateKeyPem = await exportPKCS8(privateKey);
+    endpoint = await startTokenEndpoint(publicKey);
+  });
+  after(async () => {
+    for (const close of closers) await close();
+    await endpoint.close();
+  });
+
+  const grants = (): [string, () => SmtpOAuth2Config, string][] => [
+    [
+      'client_credentials (client secret)',
+      () => ({
+        tokenURL: endpoint.url,
+        clientID: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        scope: 'https://outlook.office365.com/.default',
+        grant: 'client_credentials',
+      }),
+      'secret',
+    ],
+    [
+      'client_credentials (private_key_jwt)',
+      () => ({
+        tokenURL: endpoint.url,
+        clientID: CLIENT_ID,
+        privateKey: privateKeyPem,
+        keyID: 'thumb',
+        grant: 'client_credentials',
+      }),
+      'private_key_jwt',
+    ],
+    [
+      'refresh_token',
+      () => ({
+        tokenURL: endpoint.url,
+        clientID: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        refreshToken: REFRESH_TOKEN,
+        grant: 'refresh_token',
+      }),
+      'secret',
+    ],
+    [
+      'jwt_bearer (service account for the mailbox)',
+      () => ({
+        tokenURL: endpoint.url,
+        clientID: CLIENT_ID,
+        privateKey: privateKeyPem,
+        scope: 'https://mail.google.com/',
+        grant: 'jwt_bearer',
+      }),
+      'none',
+    ],
+  ];
+
+  for (const [name, oauth2, clientAuth] of grants()) {
+    test(`${name}: the server observes AUTH XOAUTH2 with the mailbox and a token the endpoint issued`, async () => {
+      const s = await smtpServer();
+      const before = endpoint.requests.length;
+      await mailer(site(s, oauth2())).send(email(name));
+      const [got] = await s.waitForEmails(1);
+      assert.equal(got?.authMethod, 'XOAUTH2');
+      assert.equal(got?.authenticatedUser, MAILBOX);
+      assert.equal(s.authAttempts.length, 1);
+      const [attempt] = s.authAttempts;
+      assert.equal(attempt?.method, 'XOAUTH2');
+      assert.equal(attempt?.username, MAILBOX);
+      assert.ok(attempt?.success && endpoint.valid(attempt.accessToken ?? '', MAILBOX));
+      const made = endpoint.requests.slice(before);
+      assert.equal(made.length, 1);
+      assert.equal(made[0]?.clientAuth, clientAuth);
+    });
+  }
+
+  test('200 emails through a pool of 5 connections cost ONE token request', async () => {
+    const s = await smtpServer();
+    const before = endpoint.requests.length;
+    const m = mailer(site(s, grants()[0]![1]()), { poolSize: 5 });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => m.send(email(`bulk ${i}`))));
+    assert.equal((await s.waitForEmails(200)).length, 200);
+    assert.ok(new Set(s.sessions.map((x) => x.id)).size > 1, 'several connections authenticated');
+    assert.equal(endpoint.requests.length - before, 1);
+    const tokens = new Set(s.authAttempts.map((a) => a.accessToken));
+    assert.equal(tokens.size, 1, 'every connection used the one token');
+  });
+
+  test('a token the server rejects as expired is refreshed once and the email is sent', async () => {
+    const s = await smtpServer();
+    const m = mailer(site(s, grants()[2]![1]()), { poolSize: 3 });
+    await m.send(email('first'));
+    const first = s.authAttempts[0]?.accessToken ?? '';
+    const before = endpoint.requests.length;
+    // the provider ends the token's life early (revoked, or the clock ran ahead); the mailer
+    // still holds it as fresh, and the new connections of the pool present it
+    endpoint.expire(first);
+    await Promise.all([1, 2, 3].map((i) => m.send(email(`after expiry ${i}`))));
+    assert.equal((await s.waitForEmails(4)).length, 4);
+    const refused = s.authAttempts.filter((a) => !a.success);
+    assert.ok(refused.length >= 1, 'a new connection presented the expired token');
+    assert.ok(refused.every((a) => a.accessToken === first));
+    for (const r of refused) {
+      const next = s.authAttempts.filter((a) => a.sessionId === r.sessionId && a.success);
+      assert.equal(next.length, 1, 'the same connection authenticated once more, with a new token');
+      assert.notEqual(next[0]?.accessToken, first);
+    }
+    assert.equal(endpoint.requests.length - before, 1, 'one refresh, shared by the connections');
+  });
+
+  test('a wrong client secret fails with step auth naming invalid_client, no secret anywhere', async () => {
+    const s = await smtpServer();
+    const lines: string[] = [];
+    const logger = {
+      info: (o: object, m: string) => lines.push(JSON.stringify(o) + m),
+      warn: (o: object, m: string) => lines.push(JSON.stringify(o) + m),
+    };
+    const wrong = `${CLIENT_SECRET}-wrong`;
+    const m = mailer(site(s, { ...grants()[0]![1](), clientSecret: wrong }), { logger });
+    const err = await m.send(email('nope')).then(
+      () => assert.fail('expected a failure'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SmtpSendError);
+    assert.equal(err.step, 'auth');
+    assert.equal(err.permanent, true);
+    assert.match(
+      err.message,
+      /^mail: the token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth2\/v2\.0\/token refused: invalid_client \(AADSTS7000215/,
+    );
+    for (const text of [err.message, ...lines])
+      assert.ok(!text.includes(wrong) && !text.includes(CLIENT_SECRET));
+    assert.ok(!s.commands.some((c) => c.command === 'AUTH'), 'no AUTH without a token');
+    assert.equal(s.received.length, 0);
+  });
+});
