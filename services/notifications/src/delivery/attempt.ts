@@ -1,6 +1,7 @@
 import type { LinkTokenKey } from '@sitemail/contracts';
 import type { SiteConfig } from '@sitemail/site-config';
 import { RenderError, renderEmail } from '../domain/templates/render.ts';
+import { isThrottlingReply } from '../smtp/errors.ts';
 import { type Mailer, SmtpSendError } from '../smtp/types.ts';
 import type { AttemptOutcome, ClaimedDelivery } from '../store/queue.ts';
 import { type BackoffOptions, retryDelayMs } from './backoff.ts';
@@ -20,7 +21,8 @@ export interface AttemptContext {
 /**
  * One attempt at a claimed delivery: rendered at send time (link tokens are opened only now),
  * handed to the mailer, and how it ended. A token that does not open fails it at once; a send
- * failure is retried with backoff unless it is permanent or the attempts are used up.
+ * failure is retried with backoff unless it is permanent or the attempts are used up. A throttling
+ * reply is `throttled`: the worker slows down and sets when it comes back; no attempt is spent.
  */
 export async function attemptDelivery(c: ClaimedDelivery, ctx: AttemptContext): Promise<AttemptOutcome> {
   const startedAt = ctx.clock();
@@ -53,8 +55,23 @@ export async function attemptDelivery(c: ClaimedDelivery, ctx: AttemptContext): 
     return { delivery: c, status: 'sent', startedAt, finishedAt: ctx.clock(), response: sent.response };
   } catch (err) {
     const failure = classifySendError(err);
-    const final = failure.permanent || c.attempt >= ctx.maxAttempts;
     const finishedAt = ctx.clock();
+    if (failure.throttled) {
+      ctx.logger.warn(
+        { delivery: c.id, attempt: c.attempt, step: failure.step, err: failure.message },
+        'delivery throttled by the SMTP server; slowing down',
+      );
+      return {
+        delivery: c,
+        status: 'throttled',
+        startedAt,
+        finishedAt,
+        error: failure.message,
+        step: failure.step,
+        ...(failure.responseCode !== undefined ? { responseCode: failure.responseCode } : {}),
+      };
+    }
+    const final = failure.permanent || c.attemptsUsed >= ctx.maxAttempts;
     ctx.logger.warn(
       { delivery: c.id, attempt: c.attempt, step: failure.step, final, err: failure.message },
       final ? 'delivery failed' : 'delivery deferred',
@@ -64,7 +81,7 @@ export async function attemptDelivery(c: ClaimedDelivery, ctx: AttemptContext): 
       status: final ? 'failed' : 'deferred',
       startedAt,
       finishedAt,
-      nextAttemptAt: new Date(finishedAt.getTime() + retryDelayMs(c.attempt, ctx.backoff, ctx.random())),
+      nextAttemptAt: new Date(finishedAt.getTime() + retryDelayMs(c.attemptsUsed, ctx.backoff, ctx.random())),
       error: failure.message,
       step: failure.step,
       ...(failure.responseCode !== undefined ? { responseCode: failure.responseCode } : {}),
@@ -88,10 +105,12 @@ function classifySendError(err: unknown): {
   message: string;
   step: string;
   permanent: boolean;
+  throttled: boolean;
   responseCode?: number;
 } {
   if (err instanceof SmtpSendError) {
     return {
+      throttled: !err.permanent && isThrottlingReply(err.responseCode, err.smtpResponse ?? err.message),
       message: err.message,
       step: err.step,
       // The policy suppresses emails when the config cannot send; a config error here means it
@@ -101,5 +120,10 @@ function classifySendError(err: unknown): {
     };
   }
   // Anything else is unexpected; treat it as transient rather than lose the email.
-  return { message: `mail: ${(err as Error)?.message ?? String(err)}`, step: 'connect', permanent: false };
+  return {
+    message: `mail: ${(err as Error)?.message ?? String(err)}`,
+    step: 'connect',
+    permanent: false,
+    throttled: false,
+  };
 }

@@ -33,23 +33,19 @@ export class SendRate {
 
   /**
    * A throttling reply arrived at `now`. Replies to sends started before the current pause began
-   * say nothing new and do not lengthen it. Returns when sending resumes.
+   * say nothing new and do not lengthen it. Returns when sending resumes, and the length of the
+   * pause this reply began (0 if it fell in one already begun).
    */
-  throttled(now: number): number {
-    if (now < this.pausedUntil) return this.pausedUntil;
+  throttled(now: number): { resumesAt: number; pauseMs: number } {
+    if (now < this.pausedUntil) return { resumesAt: this.pausedUntil, pauseMs: 0 };
     this.pauseMs =
       this.pauseMs === 0 ? this.options.pauseBaseMs : Math.min(this.options.pauseMaxMs, this.pauseMs * 2);
     this.pausedUntil = now + this.pauseMs;
-    return this.pausedUntil;
+    return { resumesAt: this.pausedUntil, pauseMs: this.pauseMs };
   }
 
   /** A send succeeded: the provider takes this rate again, so the next throttle starts short. */
   succeeded(): void {
     this.pauseMs = 0;
-  }
-
-  /** The pause that ends last, for diagnostics. */
-  get resumesAt(): number {
-    return this.pausedUntil;
   }
 }

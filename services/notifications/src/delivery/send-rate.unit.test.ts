@@ -24,14 +24,14 @@ describe('send rate', () => {
 
   test('a throttling reply pauses every send; the pause doubles while it persists, up to the maximum', () => {
     const r = new SendRate({ pauseBaseMs: 1000, pauseMaxMs: 3000 });
-    assert.equal(r.throttled(10_000), 11_000);
+    assert.deepEqual(r.throttled(10_000), { resumesAt: 11_000, pauseMs: 1000 });
     assert.equal(r.delay(10_000, undefined), 1000);
     // replies to sends started before the pause do not lengthen it
-    assert.equal(r.throttled(10_500), 11_000);
+    assert.deepEqual(r.throttled(10_500), { resumesAt: 11_000, pauseMs: 0 });
     assert.equal(r.delay(11_000, undefined), 0);
-    assert.equal(r.throttled(11_100), 13_100);
-    assert.equal(r.throttled(13_200), 16_200);
-    assert.equal(r.throttled(16_300), 19_300, 'capped at pauseMaxMs');
+    assert.equal(r.throttled(11_100).resumesAt, 13_100);
+    assert.equal(r.throttled(13_200).resumesAt, 16_200);
+    assert.equal(r.throttled(16_300).resumesAt, 19_300, 'capped at pauseMaxMs');
   });
 
   test('a success resets the growth; the cap still applies after a pause', () => {
@@ -39,7 +39,7 @@ describe('send rate', () => {
     r.throttled(0);
     r.throttled(1000);
     r.succeeded();
-    assert.equal(r.throttled(5000), 6000);
+    assert.equal(r.throttled(5000).resumesAt, 6000);
     r.started(6000);
     assert.equal(r.delay(6000, 10), 100);
   });

@@ -2,17 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { LinkTokenKey } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
-import { sweepAwaitingDeliveries } from '../application/awaiting.ts';
 import type { Mailer } from '../smtp/types.ts';
-import {
-  type ClaimedDelivery,
-  claimDueDeliveries,
-  handBackClaims,
-  reclaimExpiredClaims,
-} from '../store/queue.ts';
+import { type ClaimedDelivery, claimDueDeliveries, handBackClaims } from '../store/queue.ts';
 import { type AttemptContext, attemptDelivery } from './attempt.ts';
 import { type BackoffOptions, defaultBackoff } from './backoff.ts';
+import { Housekeeping } from './housekeeping.ts';
 import { OutcomeRecorder } from './outcomes.ts';
+import { defaultSendRate, SendRate, type SendRateOptions } from './send-rate.ts';
 
 export interface WorkerLogger {
   info(obj: object, msg?: string): void;
@@ -46,6 +42,8 @@ export interface DeliveryWorkerOptions {
   /** Attempts before a delivery fails for good. Default 8. */
   maxAttempts?: number;
   backoff?: Partial<BackoffOptions>;
+  /** The pause after a throttling reply (growing while it persists). Default 1 s, up to 60 s. */
+  throttlePause?: Partial<SendRateOptions>;
   logger?: WorkerLogger;
   /** Injectable for tests. */
   clock?: () => Date;
@@ -77,6 +75,9 @@ export class DeliveryWorker {
   private readonly random: () => number;
   private readonly outcomes: OutcomeRecorder;
   private readonly attemptContext: AttemptContext;
+  /** Shared by every send: `email.smtp.maxMessagesPerSecond` and the pauses after throttling. */
+  private readonly rate: SendRate;
+  private rateTimer: NodeJS.Timeout | undefined;
 
   private running = false;
   private loop: Promise<void> | undefined;
@@ -84,8 +85,7 @@ export class DeliveryWorker {
   private buffered: ClaimedDelivery[] = [];
   private wakeUp: (() => void) | undefined;
   private woken = false;
-  private lastReclaim = 0;
-  private lastAwaitingSweep = 0;
+  private readonly housekeeping: Housekeeping;
 
   constructor(private readonly o: DeliveryWorkerOptions) {
     this.workerId = o.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
@@ -100,6 +100,18 @@ export class DeliveryWorker {
     this.logger = o.logger ?? silent;
     this.clock = o.clock ?? (() => new Date());
     this.random = o.random ?? Math.random;
+    // A pause must end well before the claims held meanwhile expire.
+    const pause = { ...defaultSendRate, ...o.throttlePause };
+    this.rate = new SendRate({ ...pause, pauseMaxMs: Math.min(pause.pauseMaxMs, this.claimTimeoutMs / 4) });
+    this.housekeeping = new Housekeeping({
+      db: o.db,
+      siteConfig: o.siteConfig,
+      logger: this.logger,
+      clock: this.clock,
+      maxAttempts: this.maxAttempts,
+      claimTimeoutMs: this.claimTimeoutMs,
+      pollIntervalMs: this.pollIntervalMs,
+    });
     this.outcomes = new OutcomeRecorder(o.db, this.workerId, this.logger, () => this.wake());
     this.attemptContext = {
       mailer: o.mailer,
@@ -135,6 +147,8 @@ export class DeliveryWorker {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    clearTimeout(this.rateTimer);
+    this.rateTimer = undefined;
     this.wake();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
@@ -156,8 +170,7 @@ export class DeliveryWorker {
     while (this.running) {
       this.fillSlots();
       try {
-        await this.reclaimIfDue();
-        await this.sweepAwaitingIfDue();
+        await this.housekeeping.runIfDue();
         await this.refill();
       } catch (err) {
         this.logger.error({ err: (err as Error).message }, 'delivery worker: claiming failed; retrying');
@@ -174,9 +187,21 @@ export class DeliveryWorker {
 
   private fillSlots(): void {
     while (this.running && this.buffered.length > 0 && this.inFlight.size < this.inFlightLimit) {
+      const now = this.clock().getTime();
+      const wait = this.rate.delay(now, this.maxPerSecond());
+      if (wait > 0) {
+        this.rateTimer ??= setTimeout(() => {
+          this.rateTimer = undefined;
+          this.fillSlots();
+        }, wait);
+        return;
+      }
+      this.rate.started(now);
       this.startSend(this.buffered.shift()!);
     }
   }
+
+  private maxPerSecond = () => this.o.siteConfig()['email.smtp']?.maxMessagesPerSecond;
 
   private lastClaimWasFull = false;
 
@@ -191,8 +216,11 @@ export class DeliveryWorker {
       return;
     }
     const held = this.buffered.length + this.inFlight.size;
-    const want = this.inFlightLimit + this.prefetch - held;
-    if (want < Math.max(1, Math.floor(this.prefetch / 2)) && held > 0) {
+    let want = this.inFlightLimit + this.prefetch - held;
+    // At a low rate, claims waiting their turn must not outlive their claim.
+    const rate = this.maxPerSecond();
+    if (rate) want = Math.min(want, Math.max(1, Math.floor((rate * this.claimTimeoutMs) / 4000)) - held);
+    if (want <= 0 || (want < Math.max(1, Math.floor(this.prefetch / 2)) && held > 0)) {
       this.lastClaimWasFull = false;
       return;
     }
@@ -204,48 +232,6 @@ export class DeliveryWorker {
     });
     this.buffered.push(...claimed);
     this.lastClaimWasFull = claimed.length === want;
-  }
-
-  private async reclaimIfDue(): Promise<void> {
-    const now = this.clock();
-    // Expired claims are rare; looking for them every few polls is enough.
-    if (now.getTime() - this.lastReclaim < Math.min(this.claimTimeoutMs / 4, 5 * this.pollIntervalMs)) return;
-    this.lastReclaim = now.getTime();
-    const n = await reclaimExpiredClaims(this.o.db, { now, maxAttempts: this.maxAttempts });
-    if (n > 0)
-      this.logger.warn(
-        { reclaimed: n },
-        'delivery worker: reclaimed deliveries whose worker stopped mid-send',
-      );
-  }
-
-  /**
-   * Deliveries awaiting their recipient are decided again in the transaction that moves the
-   * recipient; this sweep ends the waits that are over (suppressed, unless sendable by then) and
-   * catches one that missed its recipient's update to a concurrent transaction.
-   */
-  private async sweepAwaitingIfDue(): Promise<void> {
-    const now = this.clock();
-    if (now.getTime() - this.lastAwaitingSweep < 5 * this.pollIntervalMs) return;
-    this.lastAwaitingSweep = now.getTime();
-    let result: { queued: number; suppressed: number };
-    try {
-      result = await sweepAwaitingDeliveries(this.o.db, { site: this.o.siteConfig(), now });
-    } catch (err) {
-      // Kept apart from claiming: a failing sweep must not stop the queue from being sent.
-      this.logger.error(
-        { err: (err as Error).message },
-        'delivery worker: sweep of awaiting deliveries failed',
-      );
-      return;
-    }
-    const { queued, suppressed } = result;
-    if (queued > 0 || suppressed > 0) {
-      this.logger.info(
-        { queued, suppressed },
-        'delivery worker: decided deliveries that awaited their recipient',
-      );
-    }
   }
 
   /** Waits `ms`, or less if woken; a wake-up that came while the worker was busy ends the next wait at once. */
@@ -281,6 +267,13 @@ export class DeliveryWorker {
   }
 
   private async send(c: ClaimedDelivery): Promise<void> {
-    this.outcomes.record(await attemptDelivery(c, this.attemptContext));
+    const outcome = await attemptDelivery(c, this.attemptContext);
+    if (outcome.status === 'throttled') {
+      const { resumesAt, pauseMs } = this.rate.throttled(outcome.finishedAt.getTime());
+      outcome.nextAttemptAt = new Date(resumesAt);
+      if (pauseMs > 0)
+        this.logger.warn({ pauseMs }, 'delivery worker: SMTP server throttles; pausing all sends');
+    } else if (outcome.status === 'sent') this.rate.succeeded();
+    this.outcomes.record(outcome);
   }
 }

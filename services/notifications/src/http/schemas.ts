@@ -42,7 +42,9 @@ export const DeliverySummary = Type.Object(
           'In words: the suppression reason, what an awaiting delivery waits for, or the last error of a deferred or failed delivery',
       }),
     ),
-    attemptCount: Type.Integer(),
+    attemptCount: Type.Integer({
+      description: 'Tries so far, throttled ones included (one row each in attempts)',
+    }),
     nextAttemptAt: Nullable(Time),
     messageId: Type.String({ description: 'Message-ID header; the same on every attempt' }),
     createdAt: Time,
@@ -58,12 +60,19 @@ const Attempt = Type.Object(
     worker: Type.String(),
     startedAt: Time,
     finishedAt: Time,
-    outcome: Type.Union([
-      Type.Literal('sent'),
-      Type.Literal('deferred'),
-      Type.Literal('failed'),
-      Type.Literal('abandoned'),
-    ]),
+    outcome: Type.Union(
+      [
+        Type.Literal('sent'),
+        Type.Literal('deferred'),
+        Type.Literal('failed'),
+        Type.Literal('abandoned'),
+        Type.Literal('throttled'),
+      ],
+      {
+        description:
+          'throttled: the server limited the sending rate; the delivery went back to the queue and the try does not count against its attempts',
+      },
+    ),
     smtpResponse: Nullable(Type.String({ description: "The server's final reply when sent" })),
     responseCode: Nullable(Type.Integer()),
     errorStep: Nullable(

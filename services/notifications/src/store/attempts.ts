@@ -1,6 +1,7 @@
 import type { Queryable } from '@sitemail/db';
 
-export type AttemptOutcomeName = 'sent' | 'deferred' | 'failed' | 'abandoned';
+/** 'throttled': the provider limited the sending rate; the try does not count against the delivery's attempts. */
+export type AttemptOutcomeName = 'sent' | 'deferred' | 'failed' | 'abandoned' | 'throttled';
 
 /** One attempt at sending a delivery, as `delivery_attempts` keeps it. */
 export interface AttemptRow {

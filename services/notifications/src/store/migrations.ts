@@ -104,4 +104,18 @@ CREATE INDEX deliveries_awaiting_user ON deliveries (user_id) WHERE status = 'aw
 CREATE INDEX deliveries_awaiting_until ON deliveries (next_attempt_at) WHERE status = 'awaiting-recipient';
 `,
   },
+  {
+    // A try the provider throttled is recorded (outcome 'throttled') but not counted against the
+    // delivery's attempts: attempts used = attempt_count - throttled_count. Numbering every try
+    // keeps the attempt rows' key unique.
+    id: '003-throttled-attempts',
+    sql: `
+ALTER TABLE deliveries ADD COLUMN throttled_count integer NOT NULL DEFAULT 0;
+
+-- The name Postgres gave the outcome column's unnamed check in 001.
+ALTER TABLE delivery_attempts DROP CONSTRAINT delivery_attempts_outcome_check;
+ALTER TABLE delivery_attempts ADD CONSTRAINT delivery_attempts_outcome_check
+  CHECK (outcome IN ('sent', 'deferred', 'failed', 'abandoned', 'throttled'));
+`,
+  },
 ];

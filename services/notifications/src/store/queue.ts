@@ -9,6 +9,8 @@ export interface ClaimedDelivery {
   messageId: string;
   /** The number of this attempt (1 for the first). Completion must name it: a stale claim then writes nothing. */
   attempt: number;
+  /** Attempts counted against the limit, this one included: throttled tries do not count. */
+  attemptsUsed: number;
   eventId: string;
   userId: string | null;
 }
@@ -19,6 +21,7 @@ interface ClaimRow {
   message: EmailMessage;
   message_id: string;
   attempt_count: number;
+  throttled_count: number;
   event_id: string;
   user_id: string | null;
 }
@@ -38,7 +41,8 @@ export async function claimDueDeliveries(
      FROM (SELECT id FROM deliveries WHERE status IN ('queued', 'deferred') AND next_attempt_at <= $2
            ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
      WHERE d.id = due.id
-     RETURNING d.id, d.recipient_address, d.message, d.message_id, d.attempt_count, d.event_id, d.user_id`,
+     RETURNING d.id, d.recipient_address, d.message, d.message_id, d.attempt_count, d.throttled_count, d.event_id,
+       d.user_id`,
     [o.worker, o.now.toISOString(), new Date(o.now.getTime() + o.claimMs).toISOString(), o.limit],
   );
   return rows.map((r) => ({
@@ -47,6 +51,7 @@ export async function claimDueDeliveries(
     message: r.message,
     messageId: r.message_id,
     attempt: r.attempt_count,
+    attemptsUsed: r.attempt_count - r.throttled_count,
     eventId: r.event_id,
     userId: r.user_id,
   }));
@@ -67,8 +72,8 @@ export async function reclaimExpiredClaims(
        WHERE status = 'sending' AND claimed_until < $1 FOR UPDATE SKIP LOCKED
      ), moved AS (
        UPDATE deliveries d SET
-         status = CASE WHEN d.attempt_count >= $2 THEN 'failed' ELSE 'deferred' END,
-         next_attempt_at = CASE WHEN d.attempt_count >= $2 THEN NULL ELSE $1::timestamptz END,
+         status = CASE WHEN d.attempt_count - d.throttled_count >= $2 THEN 'failed' ELSE 'deferred' END,
+         next_attempt_at = CASE WHEN d.attempt_count - d.throttled_count >= $2 THEN NULL ELSE $1::timestamptz END,
          claimed_by = NULL, claimed_until = NULL, updated_at = $1,
          last_error = 'the worker sending it stopped before finishing (claim expired)', last_error_step = 'worker'
        FROM expired WHERE d.id = expired.id
@@ -91,8 +96,11 @@ export type AttemptOutcome =
   | { delivery: ClaimedDelivery; status: 'sent'; startedAt: Date; finishedAt: Date; response: string }
   | {
       delivery: ClaimedDelivery;
-      /** 'deferred' retries at `nextAttemptAt`; 'failed' is final. */
-      status: 'deferred' | 'failed';
+      /**
+       * 'deferred' retries at `nextAttemptAt`; 'failed' is final; 'throttled' (the provider limits
+       * the rate) retries at `nextAttemptAt` without counting the attempt against the limit.
+       */
+      status: 'deferred' | 'failed' | 'throttled';
       startedAt: Date;
       finishedAt: Date;
       nextAttemptAt?: Date;
@@ -102,7 +110,8 @@ export type AttemptOutcome =
     };
 
 /**
- * Records attempts and moves their deliveries on (sent, deferred or failed), many in one
+ * Records attempts and moves their deliveries on (sent, deferred or failed; a throttled attempt
+ * leaves its delivery deferred and counts it in `throttled_count`), many in one
  * statement: one commit for a batch of outcomes keeps the database off the sending path. Only
  * rows still held by this worker's claim of that attempt change, so a worker whose claim expired
  * and was taken over writes nothing. Returns the ids recorded.
@@ -119,7 +128,10 @@ export async function recordOutcomes(
     status: o.status,
     started_at: o.startedAt.toISOString(),
     finished_at: o.finishedAt.toISOString(),
-    next_attempt_at: o.status === 'deferred' ? (o.nextAttemptAt ?? o.finishedAt).toISOString() : null,
+    next_attempt_at:
+      o.status === 'deferred' || o.status === 'throttled'
+        ? (o.nextAttemptAt ?? o.finishedAt).toISOString()
+        : null,
     response: o.status === 'sent' ? o.response : null,
     response_code: o.status === 'sent' ? (responseCodeOf(o.response) ?? null) : (o.responseCode ?? null),
     error: o.status === 'sent' ? null : o.error,
@@ -130,7 +142,8 @@ export async function recordOutcomes(
        SELECT * FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, attempt int, status text, started_at timestamptz,
          finished_at timestamptz, next_attempt_at timestamptz, response text, response_code int, error text, step text)
      ), d AS (
-       UPDATE deliveries SET status = o.status,
+       UPDATE deliveries SET status = CASE WHEN o.status = 'throttled' THEN 'deferred' ELSE o.status END,
+         throttled_count = deliveries.throttled_count + CASE WHEN o.status = 'throttled' THEN 1 ELSE 0 END,
          sent_at = CASE WHEN o.status = 'sent' THEN o.finished_at END,
          smtp_response = CASE WHEN o.status = 'sent' THEN o.response ELSE deliveries.smtp_response END,
          next_attempt_at = o.next_attempt_at, last_error = o.error, last_error_step = o.step,
