@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseEmailAddress } from '@sitemail/contracts';
-import { REDACTED, type SiteConfig, type SmtpConfig } from '@sitemail/site-config';
+import { REDACTED, type SiteConfig, type SmtpConfig, type SmtpOAuth2Config } from '@sitemail/site-config';
 import { credentialsNeedTls, implicitTls } from '../smtp/connection-rules.ts';
 
 /**
@@ -46,6 +46,49 @@ export class CredentialsForAnotherServer extends RedactedRefused {
       `invalid "${field}": "${REDACTED}" stands for the saved value only toward the saved server (same host, port and TLS, certificate verification on); re-enter the ${field.replace(/^smtp\./, '')} to test another server`,
     );
   }
+}
+
+/**
+ * Thrown when a REDACTED OAuth2 secret would go to another token endpoint (or its token to another
+ * SMTP server): the saved client secret, refresh token or key are only for the saved pair.
+ */
+export class SecretForAnotherTokenEndpoint extends RedactedRefused {
+  constructor(field: string) {
+    super(
+      field,
+      `invalid "${field}": "${REDACTED}" stands for the saved value only toward the saved server and the saved token endpoint (email.smtp.oauth2.tokenURL); re-enter the ${field.replace(/^smtp\.oauth2\./, '')} to test another one`,
+    );
+  }
+}
+
+const OAUTH2_SECRETS = ['clientSecret', 'refreshToken', 'privateKey'] as const;
+
+const sameTokenEndpoint = (a: string, b: string) => {
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return false;
+  }
+};
+
+/** The unsaved oauth2 object; REDACTED takes the saved value (secrets only toward the saved pair). */
+function effectiveOAuth2(
+  b: SmtpOAuth2Config,
+  was: SmtpConfig | undefined,
+  smtp: SmtpConfig,
+): SmtpOAuth2Config {
+  const saved = was?.oauth2;
+  const out = { ...b };
+  for (const [k, v] of Object.entries(b) as [keyof SmtpOAuth2Config, string | undefined][]) {
+    if (v !== undefined) (out as Record<string, string>)[k] = unredact(v, saved?.[k], `smtp.oauth2.${k}`);
+  }
+  for (const k of OAUTH2_SECRETS) {
+    if (b[k] !== REDACTED) continue;
+    if (!was || !saved || !sameDestination(was, smtp) || !sameTokenEndpoint(saved.tokenURL, out.tokenURL)) {
+      throw new SecretForAnotherTokenEndpoint(`smtp.oauth2.${k}`);
+    }
+  }
+  return out;
 }
 
 function unredact<T>(value: T, saved: T | undefined, field: string): T {
@@ -98,6 +141,7 @@ export function effectiveConfig(saved: SiteConfig, body: UnsavedSettings): SiteC
     if (b.username !== undefined) smtp.username = unredact(b.username, was?.username, 'smtp.username');
     if (b.password !== undefined) smtp.password = unredact(b.password, was?.password, 'smtp.password');
     if (b.domain !== undefined) smtp.domain = unredact(b.domain, was?.domain, 'smtp.domain');
+    if (b.oauth2 !== undefined) smtp.oauth2 = effectiveOAuth2(b.oauth2, was, smtp);
     for (const field of ['password', 'username'] as const) {
       if (b[field] === REDACTED && was && !sameDestination(was, smtp)) {
         throw new CredentialsForAnotherServer(`smtp.${field}`);

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { SiteConfig } from '@sitemail/site-config';
-import { CredentialsForAnotherServer, effectiveConfig, newTestId, readTestAddresses } from './test-email.ts';
+import {
+  CredentialsForAnotherServer,
+  effectiveConfig,
+  newTestId,
+  readTestAddresses,
+  SecretForAnotherTokenEndpoint,
+} from './test-email.ts';
 
 const saved: SiteConfig = {
   externalURL: 'https://sourcegraph.example.com',
@@ -129,5 +135,74 @@ describe('test email: unsaved settings and test IDs', () => {
     const ids = new Set(Array.from({ length: 200 }, () => newTestId()));
     assert.equal(ids.size, 200);
     for (const id of ids) assert.match(id, /^[0-9A-HJKMNP-TV-Z]{8}$/);
+  });
+
+  test('XOAUTH2: REDACTED oauth2 secrets take the saved value only toward the saved server AND the saved token endpoint', () => {
+    const tokenURL = 'https://login.microsoftonline.com/t/oauth2/v2.0/token';
+    const oauthSaved: SiteConfig = {
+      ...saved,
+      'email.smtp': {
+        authentication: 'XOAUTH2',
+        username: 'mailbox@saved.example',
+        oauth2: {
+          tokenURL,
+          clientID: 'app',
+          clientSecret: 'saved-client-secret',
+          refreshToken: 'saved-refresh-token',
+          grant: 'client_credentials',
+        },
+        host: 'smtp.saved.example',
+        port: 587,
+        noVerifyTLS: false,
+      },
+    };
+    const unsaved = (over: object, smtp: object = {}) => ({
+      smtp: {
+        authentication: 'XOAUTH2' as const,
+        username: 'REDACTED',
+        host: 'smtp.saved.example',
+        port: 587,
+        oauth2: {
+          tokenURL,
+          clientID: 'app',
+          clientSecret: 'REDACTED',
+          grant: 'client_credentials' as const,
+          ...over,
+        },
+        ...smtp,
+      },
+    });
+    const same = effectiveConfig(oauthSaved, unsaved({ refreshToken: 'REDACTED', grant: 'refresh_token' }));
+    assert.equal(same['email.smtp']?.oauth2?.clientSecret, 'saved-client-secret');
+    assert.equal(same['email.smtp']?.oauth2?.refreshToken, 'saved-refresh-token');
+    assert.equal(same['email.smtp']?.oauth2?.grant, 'refresh_token');
+    assert.equal(same['email.smtp']?.username, 'mailbox@saved.example');
+
+    const refusals: [object, object, string][] = [
+      [{ tokenURL: 'https://evil.example/token' }, {}, 'smtp.oauth2.clientSecret'],
+      [{}, { host: 'smtp.other.example', username: 'typed@x.example' }, 'smtp.oauth2.clientSecret'],
+      [{ clientSecret: 'typed', privateKey: 'REDACTED' }, {}, 'smtp.oauth2.privateKey'],
+    ];
+    for (const [over, smtp, field] of refusals) {
+      assert.throws(
+        () => effectiveConfig(oauthSaved, unsaved(over, smtp)),
+        (err: unknown) =>
+          (err instanceof SecretForAnotherTokenEndpoint ||
+            err instanceof CredentialsForAnotherServer ||
+            /no value is saved/.test(String(err))) &&
+          (err as { field?: string }).field === field &&
+          !String(err).includes('saved-client-secret'),
+        JSON.stringify(over),
+      );
+    }
+    assert.throws(
+      () => effectiveConfig(oauthSaved, unsaved({ tokenURL: 'https://evil.example/token' })),
+      /stands for the saved value only toward the saved server and the saved token endpoint/,
+    );
+    const typed = effectiveConfig(
+      oauthSaved,
+      unsaved({ tokenURL: 'https://other.example/t', clientSecret: 'new' }),
+    );
+    assert.equal(typed['email.smtp']?.oauth2?.clientSecret, 'new');
   });
 });

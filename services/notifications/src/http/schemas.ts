@@ -136,7 +136,37 @@ export const DeliveryList = Type.Object(
 
 const NoLineBreaks = '^[^\\r\\n]*$';
 const HostName = '^[^\\s/]+$';
-const Authentication = Type.Union([Type.Literal('PLAIN'), Type.Literal('CRAM-MD5'), Type.Literal('none')]);
+const Authentication = Type.Union([
+  Type.Literal('PLAIN'),
+  Type.Literal('CRAM-MD5'),
+  Type.Literal('LOGIN'),
+  Type.Literal('XOAUTH2'),
+  Type.Literal('none'),
+]);
+const Field = (maxLength = 2048) => Type.String({ minLength: 1, maxLength, pattern: NoLineBreaks });
+const Secret = (maxLength = 4096) =>
+  Type.String({ minLength: 1, maxLength, description: `"${REDACTED}" takes the saved value` });
+
+const UnsavedOAuth2 = Type.Object(
+  {
+    tokenURL: Field(),
+    clientID: Field(512),
+    clientSecret: Type.Optional(Secret()),
+    scope: Type.Optional(Field()),
+    grant: Type.Union([
+      Type.Literal('client_credentials'),
+      Type.Literal('refresh_token'),
+      Type.Literal('jwt_bearer'),
+    ]),
+    refreshToken: Type.Optional(Secret()),
+    privateKey: Type.Optional(Secret(16_384)),
+    keyID: Type.Optional(Field(512)),
+  },
+  {
+    additionalProperties: false,
+    description: `\`email.smtp.oauth2\` for XOAUTH2. A secret reading "${REDACTED}" takes the saved value only toward the saved server and the saved token endpoint.`,
+  },
+);
 
 const UnsavedSmtp = Type.Object(
   {
@@ -145,6 +175,7 @@ const UnsavedSmtp = Type.Object(
     password: Type.Optional(
       Type.String({ maxLength: 512, description: `A value reading "${REDACTED}" takes the saved password` }),
     ),
+    oauth2: Type.Optional(UnsavedOAuth2),
     host: Type.String({ minLength: 1, maxLength: 255, pattern: HostName }),
     port: Type.Integer({ minimum: 1, maximum: 65535 }),
     domain: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: HostName })),

@@ -296,9 +296,9 @@ describe('POST /test-email', () => {
       ],
       [{ to: 'a@b.example', smtp: { port: 25 } }, 'smtp.host', /^missing field "smtp.host"$/],
       [
-        { to: 'a@b.example', smtp: { host: 'h', port: 25, authentication: 'LOGIN' } },
+        { to: 'a@b.example', smtp: { host: 'h', port: 25, authentication: 'GSSAPI' } },
         'smtp.authentication',
-        /must be one of "PLAIN", "CRAM-MD5", "none"/,
+        /must be one of "PLAIN", "CRAM-MD5", "LOGIN", "XOAUTH2", "none"/,
       ],
       [
         { to: 'a@b.example', smtp: { host: 'h', port: 25, domain: 'evil\r\nRCPT TO:<x@y>' } },
