@@ -110,6 +110,49 @@ describe('loadSiteConfig through the file system', () => {
     }
   });
 
+  it('an incomplete email.smtp.oauth2 is rejected naming the missing key; the last good XOAUTH2 config stays', async () => {
+    const xoauth2 = (oauth2: object) => ({
+      host: 'smtp.office365.com',
+      port: 587,
+      authentication: 'XOAUTH2',
+      username: 'noreply@tenant.example',
+      oauth2,
+    });
+    const good = {
+      tokenURL: 'https://login.microsoftonline.com/tenant/oauth2/v2.0/token',
+      clientID: 'app',
+      clientSecret: 'cs-hunter2-oauth',
+      grant: 'client_credentials',
+    };
+    const file = newFile(config('https://a.example', xoauth2(good)));
+    const { logger, lines, waitFor } = recordingLogger();
+    const source = loadSiteConfig(file, { logger, debounceMs: 20, persistent: true });
+    try {
+      const { clientID: _, ...noClientId } = good;
+      writeFileSync(
+        file,
+        config('https://b.example', xoauth2({ ...noClientId, clientSecret: 'cs-new-secret' })),
+      );
+      await waitFor((l) => l.level === 'error');
+      const rejection = lines.find((l) => l.level === 'error');
+      assert.match(
+        rejection?.msg ?? '',
+        /email\.smtp\.oauth2\.clientID: is required; keeping the last good config/,
+      );
+      assert.ok(
+        !JSON.stringify(lines).includes('cs-new-secret') && !JSON.stringify(lines).includes('cs-hunter2'),
+      );
+      assert.equal(source.current().externalURL, 'https://a.example');
+      assert.equal(
+        source.current()['email.smtp']?.oauth2?.clientID,
+        'app',
+        'the last good oauth2 stays in force',
+      );
+    } finally {
+      await source.close();
+    }
+  });
+
   it('follows a file replaced by rename, as editors and config management do', async () => {
     const file = newFile(config('https://a.example'));
     const source = loadSiteConfig(file, { debounceMs: 20, persistent: true });
