@@ -132,7 +132,7 @@ describe('end to end: invitations', () => {
       'invite',
     );
     const mail = await stack.mailbox.waitFor(p.email, /invited you to/);
-    assert.equal(mail.subject, `${admin.username} invited you to acme on ${site()}`);
+    assert.equal(mail.subject, `${admin.username} invited you to join "acme" on ${site()}`);
 
     const link = linkIn(mail, `${stack.siteConfig.externalURL}/-/invitation`);
     const opened = expectStatus(await accounts.follow(link), 200, 'open the invitation link');
@@ -153,7 +153,7 @@ describe('end to end: invitations', () => {
       `api-key-created → ${p.email} (sent)`,
     ]);
     assert.deepEqual(subjects(p.email), [
-      `${admin.username} invited you to acme on ${site()}`,
+      `${admin.username} invited you to join "acme" on ${site()}`,
       `An API key was created on your ${site()} account`,
     ]);
   });
@@ -173,7 +173,7 @@ describe('end to end: invitations', () => {
       'invite an existing user',
     );
     const mail = await stack.mailbox.waitFor(invitee.person.email, /invited you to/);
-    assert.equal(mail.subject, `${admin.username} invited you to platform on ${site()}`);
+    assert.equal(mail.subject, `${admin.username} invited you to join "platform" on ${site()}`);
     assert.deepEqual(describeDeliveries(await notifications.settled({ userId: invitee.id })), [
       `api-key-created → ${invitee.person.email} (sent)`,
       `invitation → ${invitee.person.email} (sent)`,
