@@ -51,6 +51,12 @@ const OAuth2Schema = Type.Object(
       Type.String({ pattern: '-----BEGIN PRIVATE KEY-----', problem: 'must be a PEM PKCS#8 private key' }),
     ),
     keyID: Type.Optional(Text()),
+    certificateThumbprint: Type.Optional(
+      Type.String({
+        pattern: '^([0-9A-Fa-f:]{40,59}|[A-Za-z0-9_-]{27})$',
+        problem: 'must be a SHA-1 thumbprint, hex (as the Entra portal shows it) or base64url',
+      }),
+    ),
   },
   { additionalProperties: false, problem: 'must be an object' },
 );

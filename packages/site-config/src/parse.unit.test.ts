@@ -339,6 +339,13 @@ describe('email.smtp LOGIN and XOAUTH2', () => {
       /email\.smtp\.oauth2\.tokenURL: must be an absolute https URL/,
     );
     parseSiteConfig(xoauth2({ ...oauth2, tokenURL: 'http://127.0.0.1:8080/token' }));
+    parseSiteConfig(
+      xoauth2({ ...oauth2, certificateThumbprint: 'A1B2C3D4E5F60718293A4B5C6D7E8F9012345678' }),
+    );
+    assert.match(
+      issuesOf(xoauth2({ ...oauth2, certificateThumbprint: 'not-a-thumbprint' })).message,
+      /email\.smtp\.oauth2\.certificateThumbprint: must be a SHA-1 thumbprint/,
+    );
     assert.match(
       issuesOf(xoauth2({ ...oauth2, clientSecrt: 'x' })).message,
       /email\.smtp\.oauth2\.clientSecrt: is not a known key/,

@@ -18,6 +18,11 @@ export interface SmtpOAuth2Config {
   privateKey?: string;
   /** `kid` of the signing key (Google: the service account's private_key_id). */
   keyID?: string;
+  /**
+   * SHA-1 thumbprint of the certificate of `privateKey` (hex as the Entra portal shows it, or
+   * base64url), sent as the `x5t` header Microsoft's certificate credentials require.
+   */
+  certificateThumbprint?: string;
 }
 
 export interface SmtpConfig {
