@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { SiteConfig } from '@sitemail/site-config';
 import { startSmtpServer, type TestDatabase, testDatabaseKind } from '@sitemail/testkit';
+import Fastify from 'fastify';
 import { codeMonitorTriggered, Stream, testLinkKey } from '../../test/events.ts';
 import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
 import { handleEvent } from '../application/handle-event.ts';
+import { deliveryRoutes } from '../http/deliveries.ts';
+import { validatorCompiler } from '../http/validation.ts';
 import { createMailer } from '../smtp/index.ts';
 import { countByStatus } from '../store/deliveries.ts';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './worker.ts';
@@ -133,5 +136,25 @@ describe(`delivery worker: sending rate and throttling (${testDatabaseKind()})`,
         ['throttled', 454, throttles],
       ],
     );
+
+    // The delivery log shows the throttled tries as such (authentication is not under test here).
+    const app = Fastify({ logger: false });
+    app.setValidatorCompiler(validatorCompiler);
+    await app.register(deliveryRoutes, {
+      db,
+      authenticate: async () => ({ userId: 'admin', siteAdmin: true }),
+    });
+    cleanups.push(() => app.close());
+    const most = rows.reduce((a, b) => (b.throttled_count > a.throttled_count ? b : a));
+    const res = await app.inject({ method: 'GET', url: `/deliveries/${most.id}` });
+    assert.equal(res.statusCode, 200, res.body);
+    const detail = res.json();
+    assert.equal(detail.status, 'sent');
+    assert.equal(detail.attemptCount, most.attempt_count);
+    assert.deepEqual(
+      detail.attempts.map((a: { outcome: string; responseCode: number }) => [a.outcome, a.responseCode]),
+      [...Array.from({ length: most.throttled_count }, () => ['throttled', 454]), ['sent', 250]],
+    );
+    assert.match(detail.attempts[0].error, /454 4\.7\.0 Throttling/);
   });
 });
