@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type generateKeyPair, jwtVerify } from 'jose';
+import { decodeProtectedHeader, type generateKeyPair, jwtVerify } from 'jose';
 
 type PublicKey = Awaited<ReturnType<typeof generateKeyPair>>['publicKey'];
 
 export interface TokenEndpoint {
   url: string;
-  requests: { grant: string; clientAuth: string }[];
+  /** Each request: its grant, how the client authenticated, and the JWS header of its assertion. */
+  requests: { grant: string; clientAuth: string; assertionHeader?: Record<string, unknown> }[];
   /** Whether a token was issued by this endpoint, for `mailbox`, and is not marked expired. */
   valid(token: string, mailbox: string): boolean;
   /** Marks a token expired, as the provider does when its lifetime ends. */
@@ -54,6 +55,13 @@ export async function startTokenEndpoint(
       requests.push({
         grant,
         clientAuth: assertionType ? 'private_key_jwt' : form.get('client_secret') ? 'secret' : 'none',
+        ...(form.get('client_assertion') || form.get('assertion')
+          ? {
+              assertionHeader: decodeProtectedHeader(
+                form.get('client_assertion') ?? form.get('assertion') ?? '',
+              ),
+            }
+          : {}),
       });
       let mailbox: string | undefined;
       if (grant === 'urn:ietf:params:oauth:grant-type:jwt-bearer') {

@@ -161,6 +161,7 @@ const UnsavedOAuth2 = Type.Object(
     refreshToken: Type.Optional(Secret()),
     privateKey: Type.Optional(Secret(16_384)),
     keyID: Type.Optional(Field(512)),
+    certificateThumbprint: Type.Optional(Field(64)),
   },
   {
     additionalProperties: false,

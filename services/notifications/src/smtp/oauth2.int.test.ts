@@ -82,7 +82,8 @@ describe('XOAUTH2 against a real SMTP server and a real token endpoint', () => {
         tokenURL: endpoint.url,
         clientID: CLIENT_ID,
         privateKey: privateKeyPem,
-        keyID: 'thumb',
+        keyID: 'cert-1',
+        certificateThumbprint: 'A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:12:34:56:78',
         grant: 'client_credentials',
       }),
       'private_key_jwt',
@@ -127,6 +128,15 @@ describe('XOAUTH2 against a real SMTP server and a real token endpoint', () => {
       const made = endpoint.requests.slice(before);
       assert.equal(made.length, 1);
       assert.equal(made[0]?.clientAuth, clientAuth);
+      if (clientAuth === 'private_key_jwt') {
+        // Microsoft names the certificate by x5t (base64url of the SHA-1 thumbprint)
+        assert.equal(
+          made[0]?.assertionHeader?.x5t,
+          Buffer.from('A1B2C3D4E5F60718293A4B5C6D7E8F9012345678', 'hex').toString('base64url'),
+        );
+        assert.equal(made[0]?.assertionHeader?.kid, 'cert-1');
+      }
+      if (name.startsWith('jwt_bearer')) assert.equal(made[0]?.assertionHeader?.alg, 'RS256');
     });
   }
 

@@ -76,8 +76,18 @@ export function createTokenSource(
   const clientAuth = async (): Promise<oauth.ClientAuth> => {
     if (config.clientSecret) return oauth.ClientSecretPost(config.clientSecret);
     if (config.privateKey && config.grant === 'client_credentials') {
-      // private_key_jwt: Microsoft's certificate credentials
-      return oauth.PrivateKeyJwt({ key: await signingKey(), ...(config.keyID ? { kid: config.keyID } : {}) });
+      // private_key_jwt: Microsoft's certificate credentials, which name the certificate by x5t
+      const x5t = thumbprint(config.certificateThumbprint);
+      return oauth.PrivateKeyJwt(
+        { key: await signingKey(), ...(config.keyID ? { kid: config.keyID } : {}) },
+        x5t
+          ? {
+              [oauth.modifyAssertion]: (header) => {
+                header.x5t = x5t;
+              },
+            }
+          : {},
+      );
     }
     return oauth.None();
   };
@@ -174,6 +184,13 @@ export function createTokenSource(
       return [...configured, ...issued, ...issued.map((t) => b64(xoauth2String(username, t)))];
     },
   };
+}
+
+/** `x5t` is base64url; the Entra portal shows the thumbprint in hex (optionally with colons). */
+function thumbprint(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const hex = value.replace(/:/g, '');
+  return /^[0-9A-Fa-f]{40}$/.test(hex) ? Buffer.from(hex, 'hex').toString('base64url') : value;
 }
 
 /** The SASL XOAUTH2 initial response (Google's and Microsoft's documented format), before base64. */
