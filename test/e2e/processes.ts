@@ -21,6 +21,10 @@ export interface ServiceProcess {
   alive(): boolean;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL (a crash: nothing runs on the way out); resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** What it was started with, to start it again the same way. */
+  startOptions: StartServiceOptions;
 }
 
 const running = new Set<ChildProcess>();
@@ -123,6 +127,12 @@ export async function startService(o: StartServiceOptions): Promise<ServiceProce
     pid: child.pid ?? -1,
     output: () => output,
     alive: () => child.exitCode === null && child.signalCode === null,
+    startOptions: o,
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
     async stop(graceMs = 10_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -1,4 +1,4 @@
-import type { Bus, Consumer } from '@sitemail/bus';
+import type { Bus, Consumer, ConsumerState } from '@sitemail/bus';
 import type { LinkTokenKey } from '@sitemail/contracts';
 import { type Database, migrate } from '@sitemail/db';
 import {
@@ -9,7 +9,7 @@ import {
   securityHeadersPlugin,
 } from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import { createNotificationsConsumer } from './application/consumer.ts';
 import type { BackoffOptions } from './delivery/backoff.ts';
@@ -57,7 +57,7 @@ declare module 'fastify' {
     mailer: Mailer;
     deliveryWorker: DeliveryWorker | undefined;
     notificationsConsumer: Consumer | undefined;
-    /** The consumer has joined its topics and not been stopped (readiness). */
+    /** The consumer was assigned its partitions and not stopped (readiness). */
     consumerRunning(): boolean;
   }
 }
@@ -124,26 +124,36 @@ const consumerPlugin = fp<{
   awaitRecipientMs: number | undefined;
 }>(
   async (app, o) => {
-    let running = false;
-    app.decorate('consumerRunning', () => running);
     if (!o.bus) {
+      app.decorate('consumerRunning', () => false);
       app.decorate('notificationsConsumer', undefined);
       return;
     }
+    const log = app.log.child({ component: 'consumer' });
     const consumer = createNotificationsConsumer({
       bus: o.bus,
       db: app.notificationsDb,
       siteConfig: o.siteConfig,
       onQueued: () => app.deliveryWorker?.wake(),
+      onStateChange: (state) => logConsumerState(log, state),
       ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
     });
+    app.decorate('consumerRunning', () => consumer.state().phase === 'assigned');
     app.decorate('notificationsConsumer', consumer);
+    let reminder: NodeJS.Timeout | undefined;
     app.addHook('onReady', async () => {
-      await consumer.start();
-      running = true;
+      // Not awaited: after a member was killed the group join lasts until its session times out,
+      // and the service is live (and serves the delivery log) meanwhile; /readyz shows the join.
+      // Failed joins are retried by the bus until stop, so this never rejects for them.
+      consumer.start().catch((err) => log.error({ reason: String(err) }, 'the event consumer did not start'));
+      reminder = setInterval(() => {
+        const state = consumer.state();
+        if (state.phase !== 'assigned' && state.phase !== 'stopped') log.warn(describeConsumer(state));
+      }, 10_000);
+      reminder.unref();
     });
     app.addHook('onClose', async () => {
-      running = false;
+      clearInterval(reminder);
       await consumer.stop();
     });
   },
@@ -203,6 +213,32 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
   { name: 'notifications-app' },
 );
 
+/** The consumer's state in words for /readyz and the logs, e.g. "joining group notifications (12 s)". */
+export function describeConsumer(state: ConsumerState, now = Date.now()): string {
+  const secs = Math.max(0, Math.round((now - state.since) / 1000));
+  switch (state.phase) {
+    case 'assigned':
+      return `assigned ${state.partitions ?? 0} partition(s) of group ${state.groupId}`;
+    case 'joining':
+      return `joining group ${state.groupId} (${secs} s)`;
+    case 'retrying':
+      return `group ${state.groupId} join failed ${state.attempt ?? 1} time(s), retrying (${state.reason ?? 'unknown error'})`;
+    default:
+      return 'the event consumer is stopped';
+  }
+}
+
+function logConsumerState(log: FastifyBaseLogger, state: ConsumerState): void {
+  const fields = {
+    groupId: state.groupId,
+    phase: state.phase,
+    partitions: state.partitions,
+    attempt: state.attempt,
+  };
+  if (state.phase === 'retrying') log.warn({ ...fields, reason: state.reason }, describeConsumer(state));
+  else log.info(fields, describeConsumer(state));
+}
+
 /**
  * What `/readyz` checks: the database answers, the consumer joined its topics (when there is a
  * bus), and the site config reads. Each reason is safe to show: no connection string, no secret.
@@ -217,7 +253,12 @@ function readinessChecks(app: FastifyInstance, o: NotificationsAppOptions): Reco
       }
     },
     ...(o.bus
-      ? { consumer: async () => (app.consumerRunning() ? true : 'the event consumer is not running') }
+      ? {
+          consumer: async () => {
+            const state = app.notificationsConsumer?.state();
+            return state?.phase === 'assigned' ? true : state ? describeConsumer(state) : 'no event consumer';
+          },
+        }
       : {}),
     siteConfig: async () => {
       try {

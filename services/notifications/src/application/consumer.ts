@@ -1,4 +1,4 @@
-import type { Bus, BusMessage, Consumer, DecodedMessage } from '@sitemail/bus';
+import type { Bus, BusMessage, Consumer, ConsumerState, DecodedMessage } from '@sitemail/bus';
 import { MalformedMessageError } from '@sitemail/bus';
 import { decodeEvent, type FleetEvent, topicAuthority, topics } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
@@ -57,6 +57,8 @@ export interface NotificationsConsumerOptions {
   siteConfig: () => SiteConfig;
   /** Called after a batch queued new deliveries, so the worker need not wait for its next poll. */
   onQueued?: () => void;
+  /** Told when the consumer starts joining, is assigned, retries or stops (the app logs it). */
+  onStateChange?: (state: ConsumerState) => void;
   groupId?: string;
   clock?: () => Date;
   /** How long a delivery waits for a recipient not known yet (ms, default 24 h). */
@@ -77,6 +79,7 @@ export function createNotificationsConsumer(o: NotificationsConsumerOptions): Co
     fromBeginning: true,
     decode: decodeFleetMessage,
     deadLetterTopic: topics.notificationsDeadLetter,
+    ...(o.onStateChange ? { onStateChange: o.onStateChange } : {}),
     handleBatch: async (batch: DecodedMessage<FleetEvent>[]) => {
       let queued = 0;
       for (const { value } of batch) {
