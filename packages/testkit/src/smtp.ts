@@ -21,6 +21,8 @@ export interface SmtpServerOptions {
    * 535 once the client sends the empty line.
    */
   acceptToken?: (username: string, accessToken: string) => boolean;
+  /** The mechanisms listed in EHLO, in order, when more than `auth` (e.g. `['LOGIN', 'XOAUTH2']` as Microsoft 365). */
+  offer?: ('PLAIN' | 'CRAM-MD5' | 'LOGIN' | 'XOAUTH2')[];
   /** 'starttls' offers STARTTLS (and demands it before AUTH), 'implicit' is TLS from the first byte. Default 'none'. */
   tls?: 'starttls' | 'implicit' | 'none';
   /** Bind address. Default 127.0.0.1. */
@@ -200,7 +202,7 @@ export async function startSmtpServer(opts: SmtpServerOptions = {}): Promise<Tes
     key,
     cert,
     name: 'smtp.test.invalid',
-    authMethods: auth === 'none' ? [] : [auth],
+    authMethods: auth === 'none' ? [] : (opts.offer ?? [auth]),
     authOptional: auth === 'none',
     // Without STARTTLS on offer (tls 'none') a client may only authenticate in clear text; with
     // STARTTLS on offer the server demands it first, like a real submission server.

@@ -87,6 +87,9 @@ function conversationTracker() {
   return { trace: log, debug: log, info: log, warn: log, error: log, fatal: log };
 }
 
+/** The mechanisms nodemailer recognises in an EHLO reply, any of which it may pick. */
+const NODEMAILER_MECHANISMS = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'] as const;
+
 const machine = () => ({ hostname: os.hostname(), interfaces: os.networkInterfaces() });
 
 /**
@@ -164,9 +167,12 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
             authMethod: plan.authMethod,
             // run the guarded handlers even when the server advertises no AUTH at all
             forceAuth: true,
-            customAuth: {
-              [plan.authMethod]: tokens ? xoauth2(tokens) : guardedAuthHandlers[plan.authMethod as 'PLAIN'],
-            },
+            // nodemailer ignores authMethod XOAUTH2 without its own token generator and runs the
+            // first mechanism the server lists instead (Microsoft 365 lists LOGIN first): under
+            // XOAUTH2 every mechanism it knows runs the XOAUTH2 handler, which insists on XOAUTH2
+            customAuth: tokens
+              ? Object.fromEntries(NODEMAILER_MECHANISMS.map((m) => [m, xoauth2(tokens)]))
+              : { [plan.authMethod]: guardedAuthHandlers[plan.authMethod as 'PLAIN'] },
           }
         : {}),
       logger: conversationTracker(),

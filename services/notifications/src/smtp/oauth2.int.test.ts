@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import type { SiteConfig, SmtpOAuth2Config } from '@sitemail/site-config';
 import { startSmtpServer, type TestSmtpServer } from '@sitemail/testkit';
@@ -140,6 +141,22 @@ describe('XOAUTH2 against a real SMTP server and a real token endpoint', () => {
     });
   }
 
+  test('a server listing LOGIN before XOAUTH2 (as Microsoft 365 does): XOAUTH2 is used, never LOGIN', async () => {
+    const s = await startSmtpServer({
+      auth: 'XOAUTH2',
+      offer: ['LOGIN', 'XOAUTH2'],
+      acceptToken: (user, token) => endpoint.valid(token, user),
+    });
+    closers.push(() => s.close());
+    await mailer(site(s, grants()[0]![1]())).send(email('m365 order'));
+    const [got] = await s.waitForEmails(1);
+    assert.equal(got?.authMethod, 'XOAUTH2');
+    assert.deepEqual(
+      s.authAttempts.map((a) => a.method),
+      ['XOAUTH2'],
+    );
+  });
+
   test('200 emails through a pool of 5 connections cost ONE token request', async () => {
     const s = await smtpServer();
     const before = endpoint.requests.length;
@@ -172,6 +189,43 @@ describe('XOAUTH2 against a real SMTP server and a real token endpoint', () => {
       assert.notEqual(next[0]?.accessToken, first);
     }
     assert.equal(endpoint.requests.length - before, 1, 'one refresh, shared by the connections');
+  });
+
+  test('toward a non-TLS, non-loopback host, or a server not offering XOAUTH2: refused before any token is requested or sent', async () => {
+    const host = Object.values(os.networkInterfaces())
+      .flatMap((l) => l ?? [])
+      .find((a) => a.family === 'IPv4' && !a.internal)?.address;
+    assert.ok(host, 'this machine needs a non-loopback IPv4 address');
+    const far = await startSmtpServer({ host, auth: 'XOAUTH2', acceptToken: () => true });
+    closers.push(() => far.close());
+    const before = endpoint.requests.length;
+    const clear = await mailer({ ...site(far, grants()[0]![1]()) })
+      .send(email('clear'))
+      .then(
+        () => assert.fail('expected a refusal'),
+        (e: unknown) => e,
+      );
+    assert.ok(clear instanceof SmtpSendError);
+    assert.equal(clear.step, 'tls');
+    assert.match(clear.message, /^mail: refusing to send credentials in clear text to /);
+    assert.ok(!far.commands.some((c) => c.command === 'AUTH'));
+
+    const plainOnly = await startSmtpServer({ auth: 'PLAIN', users: [{ username: 'u', password: 'p' }] });
+    closers.push(() => plainOnly.close());
+    const notOffered = await mailer(site(plainOnly, grants()[0]![1]()))
+      .send(email('not offered'))
+      .then(
+        () => assert.fail('expected a refusal'),
+        (e: unknown) => e,
+      );
+    assert.ok(notOffered instanceof SmtpSendError);
+    assert.equal(notOffered.step, 'auth');
+    assert.equal(
+      notOffered.message,
+      'mail: the server does not offer AUTH XOAUTH2 (it offers PLAIN); check email.smtp.authentication',
+    );
+    assert.ok(!plainOnly.commands.some((c) => c.command === 'AUTH'));
+    assert.equal(endpoint.requests.length, before, 'no token was requested');
   });
 
   test('a wrong client secret fails with step auth naming invalid_client, no secret anywhere', async () => {
