@@ -1,10 +1,4 @@
-import {
-  Kafka,
-  type Producer as KafkaProducer,
-  type logCreator,
-  logLevel,
-  Partitioners,
-} from 'kafkajs';
+import { Kafka, type Producer as KafkaProducer, type logCreator, logLevel, Partitioners } from 'kafkajs';
 import { kafkaConsumer } from './kafka-consumer.ts';
 import { type BusLogger, stderrLogger } from './log.ts';
 import { assertOutgoing, deadLetterHeaders } from './messages.ts';
