@@ -70,6 +70,9 @@ describe('SMTP connection policy', () => {
   test('credentials need TLS toward any non-loopback host, unless port 465 already is TLS', () => {
     assert.equal(credentialsNeedTls(smtp()), true);
     assert.equal(credentialsNeedTls(smtp({ authentication: 'CRAM-MD5' })), true);
+    assert.equal(credentialsNeedTls(smtp({ authentication: 'LOGIN' })), true);
+    assert.equal(credentialsNeedTls(smtp({ authentication: 'XOAUTH2' })), true);
+    assert.equal(credentialsNeedTls(smtp({ authentication: 'XOAUTH2', host: 'localhost' })), false);
     assert.equal(credentialsNeedTls(smtp({ authentication: 'none' })), false);
     assert.equal(credentialsNeedTls(smtp({ host: '127.0.0.1' })), false);
     assert.equal(credentialsNeedTls(smtp({ port: 465 })), false);
@@ -98,6 +101,8 @@ describe('SMTP connection policy', () => {
   test('the auth mechanism follows email.smtp.authentication', () => {
     assert.equal(connectionPlan(smtp(), machine).authMethod, 'PLAIN');
     assert.equal(connectionPlan(smtp({ authentication: 'CRAM-MD5' }), machine).authMethod, 'CRAM-MD5');
+    assert.equal(connectionPlan(smtp({ authentication: 'LOGIN' }), machine).authMethod, 'LOGIN');
+    assert.equal(connectionPlan(smtp({ authentication: 'XOAUTH2' }), machine).authMethod, 'XOAUTH2');
     assert.equal(connectionPlan(smtp({ authentication: 'none' }), machine).authMethod, undefined);
   });
 
@@ -112,9 +117,30 @@ describe('SMTP connection policy', () => {
       { password: 'q' },
       { domain: 'example.com' },
       { noVerifyTLS: true },
+      { authentication: 'LOGIN' as const },
+      {
+        oauth2: {
+          tokenURL: 'https://idp.example/token',
+          clientID: 'c',
+          clientSecret: 'oauth-secret',
+          grant: 'client_credentials' as const,
+        },
+      },
     ]) {
       assert.notEqual(smtpConfigKey(smtp(change)), base, JSON.stringify(change));
     }
     assert.ok(!smtpConfigKey(smtp({ password: 'visible-secret' })).includes('visible-secret'));
+    const rotated = (clientSecret: string) =>
+      smtpConfigKey(
+        smtp({
+          oauth2: {
+            tokenURL: 'https://idp.example/t',
+            clientID: 'c',
+            clientSecret,
+            grant: 'client_credentials',
+          },
+        }),
+      );
+    assert.notEqual(rotated('one'), rotated('two'), 'a rotated client secret builds a new pool');
   });
 });
