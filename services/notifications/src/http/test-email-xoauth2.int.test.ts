@@ -119,6 +119,15 @@ describe('POST /test-email with XOAUTH2 (real SMTP server, real token endpoint)'
     assert.ok(!res.body.includes(CLIENT.clientSecret));
   });
 
+  test('unsaved: a token URL that is not https (nor loopback http) is refused before any request', async () => {
+    for (const tokenURL of ['http://idp.example/token', 'not a url']) {
+      const res = await post({ to: 'a@b.example', smtp: unsaved(oauth2({ tokenURL })) });
+      assert.equal(res.statusCode, 422, res.body);
+      assert.equal(res.json().step, 'config');
+      assert.match(res.json().message, /email\.smtp\.oauth2\.tokenURL must be an absolute https URL/);
+    }
+  });
+
   test('the failure says who refused: the token endpoint (invalid_client) or the SMTP server (535)', async () => {
     const wrong = 'cs-typed-wrong-77';
     const byEndpoint = await post({ to: 'a@b.example', smtp: unsaved(oauth2({ clientSecret: wrong })) });

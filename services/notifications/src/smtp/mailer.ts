@@ -19,7 +19,7 @@ import {
   type TransportErrorLike,
   toSmtpSendError,
 } from './errors.ts';
-import { createTokenSource, type TokenSource } from './oauth2.ts';
+import { createTokenSource, type TokenSource, tokenUrlProblem } from './oauth2.ts';
 import { guardedAuthHandlers, xoauth2 } from './sasl.ts';
 import { type Mailer, type OutgoingEmail, type SentEmail, SmtpSendError } from './types.ts';
 
@@ -219,6 +219,8 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
             'email.smtp.username and email.smtp.oauth2 are required when email.smtp.authentication is "XOAUTH2"',
           );
         }
+        const problem = tokenUrlProblem(smtp.oauth2.tokenURL);
+        if (problem) throw configError(problem);
       } else if (smtp.authentication !== 'none' && (!smtp.username || !smtp.password)) {
         throw configError(
           `email.smtp.username and email.smtp.password are required when email.smtp.authentication is "${smtp.authentication}"`,

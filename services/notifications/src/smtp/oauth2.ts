@@ -37,12 +37,29 @@ export function tokenEndpointError(message: string, permanent: boolean): Error &
   });
 }
 
+/**
+ * Why `tokenURL` cannot be used, or undefined. Checked before a pool is built: the saved config is
+ * validated already, but the unsaved one of `POST /test-email` is not.
+ */
+export function tokenUrlProblem(tokenURL: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(tokenURL);
+  } catch {
+    return 'email.smtp.oauth2.tokenURL must be an absolute https URL';
+  }
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)))
+    return undefined;
+  return 'email.smtp.oauth2.tokenURL must be an absolute https URL (http only toward a loopback host)';
+}
+
 export interface TokenSourceOptions {
   now?: () => number;
   /** Per request; a hanging endpoint must fail the send, not hold it. */
   timeoutMs?: number;
 }
 
+/** Assumes a `tokenURL` that {@link tokenUrlProblem} accepts. */
 export function createTokenSource(
   config: SmtpOAuth2Config,
   username: string,
@@ -55,12 +72,6 @@ export function createTokenSource(
   // oauth4webapi refuses http by default; allowed only toward this machine (a local token
   // endpoint, as in the tests), where the secret does not cross a network
   const insecure = url.protocol === 'http:' && isLoopbackHost(url.hostname);
-  if (url.protocol !== 'https:' && !insecure) {
-    throw tokenEndpointError(
-      'email.smtp.oauth2.tokenURL must be https (http only toward a loopback host)',
-      true,
-    );
-  }
   const options = {
     signal: () => AbortSignal.timeout(opts.timeoutMs ?? 15_000),
     ...(insecure ? { [oauth.allowInsecureRequests]: true } : {}),
