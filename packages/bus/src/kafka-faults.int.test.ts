@@ -141,4 +141,39 @@ describe('kafka bus under faults (librdkafka mock cluster)', () => {
     await publisher.close();
     assert.deepEqual(batches.flat(), ['slow', 'next'], 'the 6 s handler (session timeout 4 s) ran once');
   });
+
+  test('a consumer started while the broker is down retries its join (shown as retrying, never thrown) and is assigned once it is back', async () => {
+    const bus = openBus({ retries: 1 });
+    const phases: string[] = [];
+    const consumer = bus.consumer<string>({
+      groupId: 'late-group',
+      topics: ['outage'],
+      deadLetterTopic: 'outage.dlq',
+      decode: (m) => String(m.value),
+      handleBatch: async () => {},
+      onStateChange: (state) => phases.push(state.phase),
+    });
+    assert.equal(consumer.state().phase, 'stopped');
+    await mock.brokerDown(1);
+    let started: Promise<void>;
+    try {
+      started = consumer.start();
+      await until('a failed join', () => consumer.state().phase === 'retrying', 30_000);
+      const retrying = consumer.state();
+      assert.equal(retrying.groupId, 'late-group');
+      assert.ok((retrying.attempt ?? 0) >= 1 && (retrying.retryInMs ?? 0) > 0, JSON.stringify(retrying));
+      assert.match(retrying.reason ?? '', /\w/);
+    } finally {
+      await mock.brokerUp(1);
+    }
+    await started;
+    assert.equal(consumer.state().phase, 'assigned');
+    assert.equal(consumer.state().partitions, 2);
+    await consumer.stop();
+    assert.equal(consumer.state().phase, 'stopped');
+    assert.deepEqual(
+      [phases[0], phases.includes('retrying'), phases.at(-2), phases.at(-1)],
+      ['joining', true, 'assigned', 'stopped'],
+    );
+  });
 });
