@@ -228,6 +228,23 @@ describe('XOAUTH2 against a real SMTP server and a real token endpoint', () => {
     assert.equal(endpoint.requests.length, before, 'no token was requested');
   });
 
+  test('a private key that is not a PEM PKCS#8 RSA key: step auth, permanent, the key named and never shown', async () => {
+    const s = await smtpServer();
+    const before = endpoint.requests.length;
+    const badKey = '-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5LXNlY3JldA==\n-----END PRIVATE KEY-----\n';
+    const err = await mailer(site(s, { ...grants()[3]![1](), privateKey: badKey }))
+      .send(email('bad key'))
+      .then(
+        () => assert.fail('expected a failure'),
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof SmtpSendError);
+    assert.equal(err.step, 'auth');
+    assert.equal(err.permanent, true);
+    assert.equal(err.message, 'mail: email.smtp.oauth2.privateKey is not a PEM PKCS#8 RSA private key');
+    assert.equal(endpoint.requests.length, before);
+  });
+
   test('a wrong client secret fails with step auth naming invalid_client, no secret anywhere', async () => {
     const s = await smtpServer();
     const lines: string[] = [];

@@ -83,7 +83,11 @@ export function createTokenSource(
   let cached: { token: string; freshUntil: number } | undefined;
   let inFlight: Promise<string> | undefined;
 
-  const signingKey = () => importPKCS8(config.privateKey ?? '', 'RS256');
+  const signingKey = () =>
+    importPKCS8(config.privateKey ?? '', 'RS256').catch(() => {
+      // jose's reason may quote the key material; the key is named, never shown
+      throw tokenEndpointError('email.smtp.oauth2.privateKey is not a PEM PKCS#8 RSA private key', true);
+    });
   const clientAuth = async (): Promise<oauth.ClientAuth> => {
     if (config.clientSecret) return oauth.ClientSecretPost(config.clientSecret);
     if (config.privateKey && config.grant === 'client_credentials') {
@@ -168,6 +172,7 @@ export function createTokenSource(
   };
 
   const describe = (err: unknown): Error => {
+    if (err instanceof Error && 'guard' in err) return err;
     const where = `the token endpoint ${url.origin}${url.pathname}`;
     if (err instanceof oauth.ResponseBodyError) {
       const detail = err.error_description ? ` (${err.error_description})` : '';
