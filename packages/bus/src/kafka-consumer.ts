@@ -242,6 +242,9 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
             }),
           ]);
           clearTimeout(timer);
+          // GROUP_JOIN is emitted just before kafkajs marks its runner running (which is what
+          // makes disconnect() leave): let that happen first.
+          await new Promise((r) => setImmediate(r));
         }
         run.abort.abort();
         await run.current?.disconnect().catch(() => {});

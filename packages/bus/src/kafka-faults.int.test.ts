@@ -176,4 +176,28 @@ describe('kafka bus under faults (librdkafka mock cluster)', () => {
       ['joining', true, 'assigned', 'stopped'],
     );
   });
+
+  test('stopped mid-join, a consumer still leaves the group (kafkajs sends LeaveGroup only once joined)', async () => {
+    const lines: string[] = [];
+    const keep = (_obj: object, msg?: string) => void lines.push(msg ?? '');
+    const bus = openBus({ logLevel: 'debug', logger: { info: keep, warn: keep, error: keep, debug: keep } });
+    const consumer = bus.consumer<string>({
+      groupId: 'mid-join-group',
+      topics: ['outage'],
+      deadLetterTopic: 'outage.dlq',
+      decode: (m) => String(m.value),
+      handleBatch: async () => {},
+    });
+    const started = consumer.start();
+    // The mock cluster holds every first join for about 3 s: this stop comes in the middle of it.
+    await until('a join request sent', () => lines.some((l) => /Request JoinGroup/.test(l)), 30_000);
+    assert.equal(consumer.state().phase, 'joining');
+    await consumer.stop();
+    await started;
+    assert.equal(consumer.state().phase, 'stopped');
+    assert.ok(
+      lines.some((l) => /Request LeaveGroup/.test(l)),
+      `no LeaveGroup request among ${lines.filter((l) => /Request \w+/.test(l)).length} requests`,
+    );
+  });
 });
