@@ -7,6 +7,7 @@ import {
   type DestinationStream,
   isLoggerInstance,
   type LogLevel,
+  listenOrClose,
   serverOptions,
   type TrustProxy,
 } from '@sitemail/service-kit';
@@ -108,21 +109,7 @@ export async function startAccounts(opts: StartAccountsOptions): Promise<Running
 
   await app.register(outboxRelayPlugin, { db: opts.db, bus: opts.bus });
 
-  let address: string;
-  try {
-    address = await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
-  } catch (err) {
-    await app.close();
-    throw err;
-  }
-  let closing: Promise<void> | undefined;
-  return {
-    url: address.replace('://[::1]', '://localhost'),
-    app,
-    close() {
-      // Fastify stops accepting, lets requests in flight finish, then runs the onClose hooks (the relay).
-      closing ??= app.close();
-      return closing;
-    },
-  };
+  // Listening or closed: a port in use must not leave the relay, consumer or worker running.
+  const listening = await listenOrClose(app, { port: opts.port, host: opts.host });
+  return { url: listening.url, app, close: listening.close };
 }

@@ -1,7 +1,13 @@
 import type { Bus } from '@sitemail/bus';
 import type { LinkTokenKey } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
-import { createLogger, type LogLevel, serverOptions, type TrustProxy } from '@sitemail/service-kit';
+import {
+  createLogger,
+  type LogLevel,
+  listenOrClose,
+  serverOptions,
+  type TrustProxy,
+} from '@sitemail/service-kit';
 import type { SiteConfigSource } from '@sitemail/site-config';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { notificationsApp, type WorkerSettings } from './app.ts';
@@ -54,21 +60,7 @@ export async function startNotifications(opts: StartNotificationsOptions): Promi
     ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
     ...(opts.awaitRecipientMs !== undefined ? { awaitRecipientMs: opts.awaitRecipientMs } : {}),
   });
-  let address: string;
-  try {
-    address = await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
-  } catch (err) {
-    // A port in use must not leave the consumer and the worker running behind a failed start.
-    await app.close();
-    throw err;
-  }
-  let closing: Promise<void> | undefined;
-  return {
-    url: address.replace('://[::1]', '://localhost'),
-    app,
-    close() {
-      closing ??= app.close();
-      return closing;
-    },
-  };
+  // Listening or closed: a port in use must not leave the relay, consumer or worker running.
+  const listening = await listenOrClose(app, { port: opts.port, host: opts.host });
+  return { url: listening.url, app, close: listening.close };
 }
