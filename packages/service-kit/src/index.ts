@@ -7,3 +7,4 @@ export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './problems.ts';
 export * from './server.ts';
+export * from './validation.ts';

@@ -1,5 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
-import { type FastifyPluginAsyncTypebox, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { LinkTokenKey } from '@sitemail/contracts';
 import { type Database, pingDatabase } from '@sitemail/db';
 import type { EventStore } from '@sitemail/event-store';
@@ -10,6 +10,7 @@ import {
   problemsPlugin,
   type ReadinessCheck,
   securityHeadersPlugin,
+  validatorCompiler,
 } from '@sitemail/service-kit';
 import type { SiteConfigSource } from '@sitemail/site-config';
 import type { FastifyInstance } from 'fastify';
@@ -87,11 +88,12 @@ const routes: FastifyPluginAsyncTypebox<AccountsAppOptions> = async (app, opts) 
 /**
  * The accounts HTTP API as a Fastify plugin: register it on a server (it never listens itself).
  * Validation is TypeBox's own compiler: bodies are checked as they are (unknown fields refused,
- * nothing silently dropped), query strings and params are converted first.
+ * nothing silently dropped), query strings and params are converted first (an integer only from
+ * integer text: the kit's validatorCompiler).
  */
 export const accountsApp = fp(
   async (app: FastifyInstance, opts: AccountsAppOptions) => {
-    app.setValidatorCompiler(TypeBoxValidatorCompiler);
+    app.setValidatorCompiler(validatorCompiler);
     await app.register(securityHeadersPlugin);
     await app.register(problemsPlugin, { toProblem: accountsProblem, wwwAuthenticate: accountsChallenge });
     await app.register(accountsCore, opts);

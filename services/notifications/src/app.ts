@@ -7,6 +7,7 @@ import {
   problemsPlugin,
   type ReadinessCheck,
   securityHeadersPlugin,
+  validatorCompiler,
 } from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -18,7 +19,7 @@ import { apiKeyAuthenticator } from './http/admin-auth.ts';
 import { deliveryRoutes } from './http/deliveries.ts';
 import { notificationsChallenge } from './http/problem.ts';
 import { testEmailRoutes } from './http/test-email.ts';
-import { validatorCompiler } from './http/validation.ts';
+
 import { createMailer } from './smtp/index.ts';
 import type { Mailer } from './smtp/types.ts';
 import { pingDatabase } from './store/health.ts';
@@ -178,7 +179,7 @@ const docs = {
  * worker, consumer) that release what they hold on close, the delivery log and `POST /test-email`
  * for site admins. Validation is TypeBox's own compiler, as in accounts: bodies are checked as
  * they are (unknown fields refused, nothing silently dropped), query strings and params are
- * converted first (integers only from integer text, see http/validation.ts).
+ * converted first (integers only from integer text, see the service kit's validatorCompiler).
  */
 export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
   async (app: FastifyInstance, o: NotificationsAppOptions) => {

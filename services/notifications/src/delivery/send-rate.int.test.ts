@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { validatorCompiler } from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
 import { startSmtpServer, type TestDatabase, testDatabaseKind } from '@sitemail/testkit';
 import Fastify from 'fastify';
@@ -7,7 +8,6 @@ import { codeMonitorTriggered, Stream, testLinkKey } from '../../test/events.ts'
 import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
 import { handleEvent } from '../application/handle-event.ts';
 import { deliveryRoutes } from '../http/deliveries.ts';
-import { validatorCompiler } from '../http/validation.ts';
 import { createMailer } from '../smtp/index.ts';
 import { countByStatus } from '../store/deliveries.ts';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './worker.ts';

@@ -13,7 +13,7 @@ function integerMembers(schema: TSchema): string[] {
 }
 
 /**
- * TypeBox's compiler, as accounts uses it, but an integer in a query string or path must be
+ * TypeBox's compiler for both services, but an integer in a query string or path must be
  * written as one: TypeBox's conversion alone reads `1.5` as 1 and `0x10` as 16, so a caller's
  * mistake would pass silently instead of being a 400 naming the parameter.
  */
