@@ -90,6 +90,16 @@ export const SiteConfigSchema = Type.Object(
     // true: the mailer refuses private and loopback destinations too (link-local and cloud
     // metadata addresses are refused always); see the notifications README
     'email.smtp.denyPrivateNetworks': Type.Optional(Type.Boolean({ problem: 'must be true or false' })),
+    // How long a delivery is retried (4xx replies, connection failures) before it fails with the
+    // last reply; emails carrying a link stop sooner, when the link expires. Default 120 (5 days,
+    // as Postfix's maximal_queue_lifetime); at most 720 (30 days): later, a product email is stale.
+    'email.delivery.maxAgeHours': Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 720,
+        problem: 'must be a number of hours greater than 0 and at most 720 (30 days)',
+      }),
+    ),
     'auth.providers': Type.Optional(
       Type.Array(
         Type.Object(

@@ -104,6 +104,26 @@ describe('parseSiteConfig', () => {
     }
   });
 
+  it('takes email.delivery.maxAgeHours as hours in (0, 720] and names the key otherwise', () => {
+    const ok = parseSiteConfig(
+      withSmtp({ host: 'h', port: 25, authentication: 'none' }, { 'email.delivery.maxAgeHours': 0.5 }),
+    );
+    assert.equal(ok['email.delivery.maxAgeHours'], 0.5);
+    for (const bad of [0, -1, 721, '48', null]) {
+      assert.deepEqual(
+        issuesOf(
+          withSmtp({ host: 'h', port: 25, authentication: 'none' }, { 'email.delivery.maxAgeHours': bad }),
+        ).issues,
+        [
+          {
+            key: 'email.delivery.maxAgeHours',
+            message: 'must be a number of hours greater than 0 and at most 720 (30 days)',
+          },
+        ],
+      );
+    }
+  });
+
   it('rejects an unknown authentication mechanism', () => {
     const { issues } = issuesOf(withSmtp({ host: 'h', port: 25, authentication: 'GSSAPI' }));
     assert.deepEqual(issues, [

@@ -49,5 +49,7 @@ export interface SiteConfig {
   'email.senderName'?: string;
   'email.address'?: string;
   'email.smtp'?: SmtpConfig;
+  /** Hours a delivery is retried before it fails (default 120); a link's expiry stops it sooner. */
+  'email.delivery.maxAgeHours'?: number;
   'auth.providers': AuthProvider[];
 }
