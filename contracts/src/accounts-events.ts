@@ -152,6 +152,20 @@ export const UserInvited = envelope(
   "The user (the inviter; this is the inviter's stream) invited an address to the instance or to an organization.",
 );
 
+export const UserDeleted = envelope(
+  'UserDeleted',
+  Type.Object({
+    deletedBy: Type.Union([Type.Literal('self'), Type.Literal('site-admin')], {
+      description: 'Who asked: the user themself, or a site admin',
+    }),
+  }),
+  'The user was deleted (an erasure request, GDPR art. 17). Every consumer MUST erase what it holds ' +
+    'about the user (addresses, username, display name, external account ids, API keys, rendered ' +
+    'email): it may keep only what carries no personal data (that an email existed, its status). ' +
+    "The user's earlier events stay in accounts' store with their personal fields unreadable " +
+    '(crypto-shredded); this event carries no personal data, and nothing follows it in the stream.',
+);
+
 export const accountsEventSchemas = {
   UserCreated,
   EmailAdded,
@@ -167,6 +181,7 @@ export const accountsEventSchemas = {
   ApiKeyRevoked,
   SiteAdminChanged,
   UserInvited,
+  UserDeleted,
 } as const;
 
 export type AccountsEventType = keyof typeof accountsEventSchemas;

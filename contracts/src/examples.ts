@@ -111,6 +111,11 @@ export const examples: { [K in EventType]: Extract<FleetEvent, { type: K }> } = 
       expiresAt: '2026-12-02T10:12:00.000Z',
     },
   },
+  UserDeleted: {
+    ...meta('5d0f7a3c-1b2e-4c8d-9e0f-a1b2c3d4e516', bob, 4),
+    type: 'UserDeleted',
+    data: { deletedBy: 'site-admin' },
+  },
   CodeMonitorTriggered: {
     ...meta('5d0f7a3c-1b2e-4c8d-9e0f-a1b2c3d4e515', alice, 1),
     type: 'CodeMonitorTriggered',

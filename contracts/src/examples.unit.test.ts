@@ -5,9 +5,11 @@ import {
   eventSchemas,
   examples,
   generateLinkTokenKey,
+  mayIgnoreUnknownType,
   openToken,
   parseLinkTokenKey,
   sealToken,
+  topics,
   toWireMessage,
   validateEvent,
 } from './index.ts';
@@ -38,6 +40,35 @@ describe('contract examples', () => {
     });
     assert.equal(decodeEvent('{not json').ok, false);
     assert.equal(decodeEvent(null).ok, false);
+  });
+
+  it('reports a well-formed envelope of a type it does not know as unknownType, and only that', () => {
+    const later = { ...examples.UserDeleted, type: 'UserRenamed', data: { anything: 1 } };
+    const result = decodeEvent(JSON.stringify(later));
+    assert.deepEqual(result, {
+      ok: false,
+      problems: [{ path: '/type', message: 'unknown event type "UserRenamed"' }],
+      unknownType: 'UserRenamed',
+    });
+    const noEnvelope = decodeEvent(JSON.stringify({ ...later, userId: 'not-a-uuid' }));
+    assert.equal(noEnvelope.ok, false);
+    assert.equal(!noEnvelope.ok && noEnvelope.unknownType, undefined);
+  });
+
+  it("a consumer may skip an unknown type only from the topic's owner, with ce_type agreeing", () => {
+    const later = { ...examples.UserDeleted, type: 'UserRenamed', data: {} };
+    const wire = toWireMessage(later as unknown as typeof examples.UserDeleted);
+    const result = decodeEvent(wire.value);
+    assert.equal(mayIgnoreUnknownType(topics.accountsEvents, wire.headers, result), true);
+    const fromElsewhere = { ...wire.headers, ce_source: '/services/code-monitoring' };
+    assert.equal(mayIgnoreUnknownType(topics.accountsEvents, fromElsewhere, result), false);
+    const otherType = { ...wire.headers, ce_type: 'UserCreated' };
+    assert.equal(mayIgnoreUnknownType(topics.accountsEvents, otherType, result), false);
+    assert.equal(mayIgnoreUnknownType(topics.codeMonitoringEvents, wire.headers, result), false);
+    assert.equal(mayIgnoreUnknownType('somebody.else.v1', wire.headers, result), false);
+    const known = decodeEvent(toWireMessage(examples.UserDeleted).value);
+    assert.equal(known.ok, true);
+    assert.equal(mayIgnoreUnknownType(topics.accountsEvents, wire.headers, known), false);
   });
 
   it('round-trips through the wire format with CloudEvents headers, keyed by user', () => {

@@ -152,6 +152,8 @@ export function createProjection(linkTokenKey: LinkTokenKey) {
         await storeToken(tx, stored, d);
         return;
       }
+      case 'UserDeleted':
+        return;
       default: {
         const unexpected: never = event;
         throw new Error(`no projection for event type ${(unexpected as { type: string }).type}`);

@@ -1,6 +1,13 @@
 import type { Bus, BusMessage, Consumer, ConsumerState, DecodedMessage } from '@sitemail/bus';
 import { MalformedMessageError } from '@sitemail/bus';
-import { decodeEvent, type FleetEvent, topicAuthority, topics } from '@sitemail/contracts';
+import {
+  type DecodeResult,
+  decodeEvent,
+  type FleetEvent,
+  mayIgnoreUnknownType,
+  topicAuthority,
+  topics,
+} from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import { handleEvent } from './handle-event.ts';
@@ -38,7 +45,21 @@ export function authorityProblem(message: BusMessage, event: FleetEvent): string
  * producer does not own, goes to the dead-letter topic with the reason.
  */
 export function decodeFleetMessage(message: BusMessage): FleetEvent {
+  return checkDecoded(message, decodeEvent(message.value));
+}
+
+/**
+ * What the consumer decodes with: as `decodeFleetMessage`, except that a well-formed event of a
+ * type its topic's owner added after this build is skipped (undefined), not dead-lettered: adding
+ * an event type is a compatible change of the contract (contracts/README.md, "Evolving the contract").
+ */
+export function decodeOrSkipFleetMessage(message: BusMessage): FleetEvent | undefined {
   const result = decodeEvent(message.value);
+  if (mayIgnoreUnknownType(message.topic, message.headers, result)) return undefined;
+  return checkDecoded(message, result);
+}
+
+function checkDecoded(message: BusMessage, result: DecodeResult): FleetEvent {
   if (!result.ok) {
     const first = result.problems[0];
     throw new MalformedMessageError(
@@ -73,16 +94,17 @@ export interface NotificationsConsumerOptions {
  */
 export function createNotificationsConsumer(o: NotificationsConsumerOptions): Consumer {
   const clock = o.clock ?? (() => new Date());
-  return o.bus.consumer<FleetEvent>({
+  return o.bus.consumer<FleetEvent | undefined>({
     groupId: o.groupId ?? CONSUMER_GROUP,
     topics: [topics.accountsEvents, topics.codeMonitoringEvents],
     fromBeginning: true,
-    decode: decodeFleetMessage,
+    decode: decodeOrSkipFleetMessage,
     deadLetterTopic: topics.notificationsDeadLetter,
     ...(o.onStateChange ? { onStateChange: o.onStateChange } : {}),
-    handleBatch: async (batch: DecodedMessage<FleetEvent>[]) => {
+    handleBatch: async (batch: DecodedMessage<FleetEvent | undefined>[]) => {
       let queued = 0;
       for (const { value } of batch) {
+        if (value === undefined) continue; // a type added after this build (decodeOrSkipFleetMessage)
         const handled = await handleEvent(o.db, value, o.siteConfig(), clock(), {
           ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
         });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { MalformedMessageError } from '@sitemail/bus';
 import { type FleetEvent, sources, topics, toWireMessage } from '@sitemail/contracts';
 import { codeMonitorTriggered, Stream } from '../../test/events.ts';
-import { decodeFleetMessage } from './consumer.ts';
+import { decodeFleetMessage, decodeOrSkipFleetMessage } from './consumer.ts';
 
 const message = (topic: string, event: FleetEvent, headers: Record<string, string | undefined> = {}) => {
   const wire = toWireMessage(
@@ -61,6 +61,28 @@ describe('decodeFleetMessage: topic authority', () => {
         decodeFleetMessage(message(topics.accountsEvents, monitor, { ce_source: sources.accounts })),
       ),
       /CodeMonitorTriggered \(source \/services\/accounts\) is refused on topic accounts\.user-events\.v1: it carries the \d+ event types of \/services\/accounts only/,
+    );
+  });
+
+  it("skips a well-formed event of a type its topic's owner added later; dead-letters it from anyone else", () => {
+    const later = { ...user, type: 'UserRenamed', data: {} } as unknown as FleetEvent;
+    assert.equal(decodeOrSkipFleetMessage(message(topics.accountsEvents, later)), undefined);
+    assert.equal(decodeOrSkipFleetMessage(message(topics.accountsEvents, user))?.id, user.id);
+    assert.match(
+      refusal(() =>
+        decodeOrSkipFleetMessage(
+          message(topics.accountsEvents, later, { ce_source: sources.codeMonitoring }),
+        ),
+      ),
+      /unknown event type "UserRenamed"/,
+    );
+    assert.match(
+      refusal(() =>
+        decodeOrSkipFleetMessage(
+          message(topics.codeMonitoringEvents, later, { ce_source: sources.accounts }),
+        ),
+      ),
+      /unknown event type "UserRenamed"/,
     );
   });
 });

@@ -103,6 +103,7 @@ function decideIgnoringSmtp(
     case 'EmailUnverified':
     case 'EmailRemoved':
     case 'ApiKeyRevoked':
+    case 'UserDeleted': // erasure is the recipient projection's and the delivery log's business (issue 13)
       // No email of their own: the verification request that follows an added address is its own event.
       return [];
     case 'EmailVerificationRequested':

@@ -66,6 +66,8 @@ export function evolve(state: UserState, event: UserEvent): UserState {
         ],
       };
     }
+    case 'UserDeleted':
+      return state;
     default: {
       const unexpected: never = event;
       throw new Error(`unknown event ${(unexpected as { type: string }).type}`);
