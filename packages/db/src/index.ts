@@ -1,5 +1,10 @@
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { acquirePglite, legacyPgliteDir } from './embedded.ts';
+import { channelName, PostgresListener, type Unlisten } from './listen.ts';
+
+export { DataDirInUseError } from './embedded.ts';
+export { channelName, notify, type Unlisten } from './listen.ts';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -17,15 +22,34 @@ export interface Database extends Queryable {
   readonly schema: string;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
-  /** Releases the connections (and the PGlite instance, when this handle owns it). */
+  /**
+   * Calls `onNotify` after each commit, by any process, of a transaction that ran
+   * `notify(tx, channel)` in this schema, and once each time the LISTEN takes effect (at first, and
+   * after a lost connection came back: what was notified meanwhile is lost, so read then). Calls
+   * may be merged; a notification says "look", never what. Postgres: one dedicated connection per
+   * handle, reconnecting by itself. PGlite: its own in-process LISTEN.
+   */
+  listen(channel: string, onNotify: () => void): Unlisten;
+  /** Releases the connections, LISTEN included (and the PGlite instance after its last handle). */
   close(): Promise<void>;
 }
 
 export interface OpenDatabaseOptions {
   /** Postgres connection string. When absent, an embedded PGlite is used. */
   url?: string | undefined;
-  /** PGlite data directory (absent: in memory). Ignored with `url`. */
+  /**
+   * PGlite data directory (absent: in memory). Ignored with `url`. Handles of one process on the
+   * same directory share one PGlite (a schema each); another process holding it is refused.
+   */
   dataDir?: string | undefined;
+  /**
+   * Where an older version kept this schema's embedded database (its own PGlite, tables in
+   * `public`): when that directory holds a database it is used instead of `dataDir`, so an upgrade
+   * loses nothing, and `warn` says how to move to the shared one.
+   */
+  legacyDataDir?: string | undefined;
+  /** Reports conditions worth a warning (a lost LISTEN connection, an old data layout). */
+  warn?: (message: string) => void;
   /** Schema to create and run in; default `public`. */
   schema?: string;
   /** Pool size for Postgres. */
@@ -46,11 +70,26 @@ export async function pingDatabase(db: Queryable): Promise<void> {
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
   const schema = options.schema ?? 'public';
   if (!SCHEMA_NAME.test(schema)) throw new DatabaseConfigError(`invalid schema name "${schema}"`);
-  if (options.url) return openPostgres(options.url, schema, options.maxConnections ?? 10);
+  const warn = options.warn ?? ((m: string) => process.emitWarning(m));
+  if (options.url) return openPostgres(options.url, schema, options.maxConnections ?? 10, warn);
+  const legacy = options.pglite ? undefined : legacyPgliteDir(options.legacyDataDir);
+  if (legacy) {
+    warn(
+      `using the embedded database of an older version in ${legacy} (schema public); this version ` +
+        `keeps every service's schema in one PGlite in ${options.dataDir ?? 'memory'}, which needs about ` +
+        `half the memory. To switch, stop sitemail and delete ${legacy} (its data is not carried over).`,
+    );
+    return openPglite({ dataDir: legacy }, 'public');
+  }
   return openPglite(options, schema);
 }
 
-async function openPostgres(url: string, schema: string, max: number): Promise<Database> {
+async function openPostgres(
+  url: string,
+  schema: string,
+  max: number,
+  warn: (message: string) => void,
+): Promise<Database> {
   // search_path is set per connection at startup, so every pooled connection runs in the schema.
   const pool = new pg.Pool({ connectionString: url, max, options: `-c search_path=${schema}` });
   pool.on('error', () => {
@@ -61,10 +100,18 @@ async function openPostgres(url: string, schema: string, max: number): Promise<D
     const res = await client.query(sql, params as unknown[]);
     return { rows: res.rows as T[], rowCount: res.rowCount ?? 0 };
   };
+  // Opened on the first listen: a handle nobody listens on holds no extra connection.
+  let listener: PostgresListener | undefined;
   return {
     kind: 'postgres',
     schema,
     query: (sql, params) => query(pool, sql, params),
+    listen(channel, onNotify) {
+      listener ??= new PostgresListener(url, `sitemail listen ${schema}`.slice(0, 63), (m) =>
+        warn(`database ${schema}: ${m}`),
+      );
+      return listener.listen(channelName(schema, channel), onNotify);
+    },
     async transaction(fn) {
       const client = await pool.connect();
       try {
@@ -79,15 +126,29 @@ async function openPostgres(url: string, schema: string, max: number): Promise<D
         client.release();
       }
     },
-    close: () => pool.end(),
+    async close() {
+      await listener?.close();
+      await pool.end();
+    },
   };
 }
 
 async function openPglite(options: OpenDatabaseOptions, schema: string): Promise<Database> {
-  const owned = !options.pglite;
-  const db = options.pglite ?? (options.dataDir ? new PGlite(options.dataDir) : new PGlite());
+  const inMemory = (): { pglite: PGlite; release(): Promise<void> } => {
+    const pglite = new PGlite();
+    return { pglite, release: () => pglite.close() };
+  };
+  // A PGlite passed in belongs to the caller; one opened here is released on close.
+  const owned = options.pglite
+    ? undefined
+    : options.dataDir
+      ? await acquirePglite(options.dataDir)
+      : inMemory();
+  const db: PGlite = options.pglite ?? (owned as { pglite: PGlite }).pglite;
   await db.waitReady;
   await db.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  // Unlistened on close: the PGlite may outlive this handle (shared by schemas or by tests).
+  const listening = new Set<Unlisten>();
   // PGlite is one connection shared by every handle in the process: each statement runs in a
   // transaction that sets its own search_path, so handles on different schemas never mix.
   const run = <T>(fn: (tx: Queryable) => Promise<T>) =>
@@ -105,8 +166,31 @@ async function openPglite(options: OpenDatabaseOptions, schema: string): Promise
     schema,
     query: (sql, params) => run((tx) => tx.query(sql, params)),
     transaction: run,
+    listen(channel, onNotify) {
+      const name = channelName(schema, channel);
+      const subscribed = db
+        .listen(name, () => onNotify())
+        .then(
+          (unlisten) => {
+            onNotify();
+            return unlisten;
+          },
+          (err: Error) => {
+            // Only when the instance is closing or broken; polling still finds the work.
+            process.emitWarning(`PGlite LISTEN ${name} failed: ${err.message}`);
+            return async () => {};
+          },
+        );
+      const unlisten: Unlisten = async () => {
+        if (!listening.delete(unlisten)) return;
+        await (await subscribed)().catch(() => {});
+      };
+      listening.add(unlisten);
+      return unlisten;
+    },
     async close() {
-      if (owned) await db.close();
+      await Promise.all([...listening].map((u) => u()));
+      await owned?.release();
     },
   };
 }

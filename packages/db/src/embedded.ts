@@ -1,0 +1,95 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+
+/**
+ * The embedded databases of this process, one PGlite per data directory: every service of
+ * `npm start` opens its schema in the same instance (one WASM Postgres instead of one per service,
+ * about half the memory and start time). The instance closes when its last handle does.
+ */
+const open = new Map<string, { pglite: PGlite; handles: number; lock: string }>();
+
+/** A PGlite data directory another live process holds (PGlite is one process's database). */
+export class DataDirInUseError extends Error {
+  constructor(dataDir: string, pid: number) {
+    super(
+      `the embedded database in ${dataDir} is in use by process ${pid}: one process owns a PGlite ` +
+        'directory. Run the services together (npm start), give each process its own DATA_DIR, or ' +
+        `use Postgres (DATABASE_URL). If process ${pid} is not sitemail, delete ${dataDir}.lock`,
+    );
+    this.name = 'DataDirInUseError';
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Takes `<dataDir>.lock` for this process, or throws naming the live process that holds it. */
+function lock(dataDir: string): string {
+  const file = `${dataDir}.lock`;
+  mkdirSync(dirname(file), { recursive: true });
+  for (;;) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return file;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(readFileSync(file, 'utf8').trim());
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder))
+      throw new DataDirInUseError(dataDir, holder);
+    // A crashed process's lock (or an unreadable one): take it over.
+    rmSync(file, { force: true });
+  }
+}
+
+/** Opens (or shares) the PGlite of `dataDir`; `release` closes it after the last user. */
+export async function acquirePglite(dataDir: string): Promise<{ pglite: PGlite; release(): Promise<void> }> {
+  const key = resolve(dataDir);
+  let entry = open.get(key);
+  if (!entry) {
+    const lockFile = lock(key);
+    try {
+      const pglite = new PGlite(key);
+      entry = { pglite, handles: 0, lock: lockFile };
+      open.set(key, entry);
+      await pglite.waitReady;
+    } catch (err) {
+      open.delete(key);
+      rmSync(lockFile, { force: true });
+      throw err;
+    }
+  } else await entry.pglite.waitReady;
+  const held = entry;
+  held.handles++;
+  let released = false;
+  return {
+    pglite: held.pglite,
+    async release() {
+      if (released) return;
+      released = true;
+      if (--held.handles > 0) return;
+      open.delete(key);
+      try {
+        await held.pglite.close();
+      } finally {
+        rmSync(held.lock, { force: true });
+      }
+    },
+  };
+}
+
+/**
+ * Where an older sitemail kept this service's embedded database: its own PGlite directory with the
+ * tables in `public`. Used as it is when present, so upgrading loses nothing; the caller says how to
+ * move to the one shared instance.
+ */
+export function legacyPgliteDir(dir: string | undefined): string | undefined {
+  return dir && existsSync(join(dir, 'PG_VERSION')) ? resolve(dir) : undefined;
+}
