@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { OutgoingMessage } from '@sitemail/bus';
 import {
   type OutboxRelay,
   type OutboxRelayOptions,
@@ -9,6 +10,7 @@ import {
 import { prepareEventStore } from './schema.ts';
 import { createSleeper } from './sleeper.ts';
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from './store.ts';
+import type { StoredEvent } from './types.ts';
 import { onAppended } from './wake.ts';
 
 export {
@@ -32,6 +34,15 @@ const atOrAfter = (a: RelayPosition, b: RelayPosition) =>
 const READ_BATCH = `SELECT ${EVENT_COLUMNS} FROM events
   WHERE (xid, seq) > ($1::xid8, $2::bigint) AND xid < pg_snapshot_xmin(pg_current_snapshot())
   ORDER BY events.xid, events.seq LIMIT $3`;
+
+/**
+ * The message with the event's W3C `traceparent` header (its command's trace context), unless the
+ * message already names one: the consumer continues that trace through to the email.
+ */
+function withTraceparent(message: OutgoingMessage, event: StoredEvent): OutgoingMessage {
+  if (!event.traceparent || message.headers?.traceparent) return message;
+  return { ...message, headers: { ...message.headers, traceparent: event.traceparent } };
+}
 
 /**
  * Publishes committed events of the store to `topic`, in order, at least once.
@@ -199,7 +210,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         }
         const to: RelayPosition = { xid: last.xid, seq: last.seq };
         const events = rows.map(toStoredEvent);
-        const messages = events.map(toMessage);
+        const messages = events.map((event) => withTraceparent(toMessage(event), event));
         if (rows.length === batchSize) {
           const next = readBatch(to);
           next.catch(() => {}); // awaited (and its error handled) on the next turn, or dropped

@@ -38,6 +38,12 @@ CREATE TABLE outbox_relays (
 );
 `,
   },
+  {
+    // The W3C trace context of the command that appended the event (null when none was active):
+    // the relay puts it in the message's `traceparent` header, so the trace goes on to the email.
+    id: '002-events-traceparent',
+    sql: 'ALTER TABLE events ADD COLUMN traceparent text',
+  },
 ];
 
 /**

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { context, isSpanContextValid, propagation, trace } from '@opentelemetry/api';
 import type { Database, Queryable } from '@sitemail/db';
 import {
   type AppendOptions,
@@ -12,7 +13,7 @@ import {
 import { notifyAppended } from './wake.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const COLUMNS = 7;
+const COLUMNS = 8;
 export const MAX_EVENTS_PER_APPEND = 5000;
 
 export interface EventRow {
@@ -25,10 +26,21 @@ export interface EventRow {
   data: unknown;
   time: Date | string;
   schema_version: number;
+  traceparent: string | null;
 }
 
 export const EVENT_COLUMNS =
-  'seq, xid::text AS xid, event_id, stream_id, position, type, data, time, schema_version';
+  'seq, xid::text AS xid, event_id, stream_id, position, type, data, time, schema_version, traceparent';
+
+/** The active W3C trace context (the command's span), stored with the events for the relay. */
+function activeTraceparent(): string | null {
+  const active = context.active();
+  const sc = trace.getSpanContext(active);
+  if (!sc || !isSpanContextValid(sc)) return null;
+  const carrier: Record<string, string> = {};
+  propagation.inject(active, carrier);
+  return carrier.traceparent ?? null;
+}
 
 export function toStoredEvent(row: EventRow): StoredEvent {
   return {
@@ -39,6 +51,7 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     data: row.data,
     time: (row.time instanceof Date ? row.time : new Date(row.time)).toISOString(),
     schemaVersion: Number(row.schema_version),
+    ...(row.traceparent ? { traceparent: row.traceparent } : {}),
   };
 }
 
@@ -59,7 +72,7 @@ function validate(
     );
   }
   if (!Array.isArray(events)) throw new InvalidAppendError('events', 'must be an array');
-  // Postgres takes at most 65535 parameters per statement; 7 per event.
+  // Postgres takes at most 65535 parameters per statement; 8 per event.
   if (events.length > MAX_EVENTS_PER_APPEND) {
     throw new InvalidAppendError(
       'events',
@@ -160,6 +173,7 @@ export function createEventStore(db: Database): EventStore {
       if (events.length === 0) return [];
       const time = (options.now ?? new Date()).toISOString();
       const schemaVersion = options.schemaVersion ?? 1;
+      const traceparent = activeTraceparent();
       const stored: StoredEvent[] = events.map((event, i) => ({
         id: (event.id ?? randomUUID()).toLowerCase(),
         streamId,
@@ -168,14 +182,24 @@ export function createEventStore(db: Database): EventStore {
         data: event.data,
         time,
         schemaVersion,
+        ...(traceparent ? { traceparent } : {}),
       }));
       const params: unknown[] = [];
       const tuples = stored.map((e, i) => {
         const b = i * COLUMNS;
-        params.push(e.id, e.streamId, e.position, e.type, JSON.stringify(e.data), e.time, e.schemaVersion);
-        return `($${b + 1}::uuid, $${b + 2}, $${b + 3}::int, $${b + 4}, $${b + 5}::jsonb, $${b + 6}::timestamptz, $${b + 7}::int)`;
+        params.push(
+          e.id,
+          e.streamId,
+          e.position,
+          e.type,
+          JSON.stringify(e.data),
+          e.time,
+          e.schemaVersion,
+          traceparent,
+        );
+        return `($${b + 1}::uuid, $${b + 2}, $${b + 3}::int, $${b + 4}, $${b + 5}::jsonb, $${b + 6}::timestamptz, $${b + 7}::int, $${b + 8})`;
       });
-      const sql = `INSERT INTO events (event_id, stream_id, position, type, data, time, schema_version) VALUES ${tuples.join(', ')}`;
+      const sql = `INSERT INTO events (event_id, stream_id, position, type, data, time, schema_version, traceparent) VALUES ${tuples.join(', ')}`;
       for (let attempt = 1; ; attempt++) {
         try {
           await db.transaction(async (tx) => {

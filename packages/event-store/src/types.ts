@@ -18,6 +18,8 @@ export interface StoredEvent {
   /** ISO 8601, UTC. */
   time: string;
   schemaVersion: number;
+  /** W3C `traceparent` of the command that appended it (absent when no trace was active). */
+  traceparent?: string;
 }
 
 export interface AppendOptions {
