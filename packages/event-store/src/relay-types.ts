@@ -34,8 +34,11 @@ export interface OutboxRelayOptions {
    * Default 10 000.
    */
   stopTimeoutMs?: number;
-  /** Called after the bus acknowledged `events` and the cursor moved past them. */
-  onPublished?: (events: StoredEvent[]) => void;
+  /**
+   * Called after the bus acknowledged `events` and the cursor moved past them; `ackedAt` (ms since
+   * epoch) is when the bus acknowledged (for a lag measure, e.g. accounts' metrics). Must not throw.
+   */
+  onPublished?: (events: StoredEvent[], at: { ackedAt: number }) => void;
 }
 
 /** Where a relay's cursor stands: it has published every event at or before (xid, seq). */

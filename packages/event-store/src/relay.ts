@@ -217,6 +217,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           prefetch = { from: to, rows: next };
         }
         await publisher.publish(topic, messages);
+        const ackedAt = Date.now(); // for onPublished: lag is commit → ack, not → cursor moved
         await settleMove();
         const base = cursor ?? ZERO;
         const move = advance(base, to, rows.length).then((moved) => {
@@ -225,7 +226,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
             throw new RelayLeaseLostError(name);
           }
           cursor = to;
-          options.onPublished?.(events);
+          options.onPublished?.(events, { ackedAt });
           settleWaiters();
         });
         move.catch(() => {}); // awaited (and its error handled) by settleMove

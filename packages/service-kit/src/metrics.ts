@@ -3,7 +3,8 @@ import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import Type from 'typebox';
 
-export type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+// Re-exported: the services define their series with these and depend on prom-client only through the kit.
+export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 declare module 'fastify' {
   interface FastifyInstance {

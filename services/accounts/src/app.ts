@@ -25,6 +25,7 @@ import { invitationRoutes } from './http/routes/invitations.ts';
 import { linkRoutes } from './http/routes/links.ts';
 import { defaultRateLimits, type RateLimits } from './http/routes/options.ts';
 import { userRoutes } from './http/routes/users.ts';
+import { accountsMetricsPlugin } from './metrics.ts';
 
 export interface AccountsAppOptions {
   db: Database;
@@ -57,10 +58,11 @@ const accountsCore = fp(
         linkTokenKey: opts.linkTokenKey,
         ...(opts.clock ? { clock: opts.clock } : {}),
         ...(opts.passwordCost ? { passwordCost: opts.passwordCost } : {}),
+        onCommand: app.accountsMetrics.onCommand,
       }),
     );
   },
-  { name: 'accounts-core' },
+  { name: 'accounts-core', dependencies: ['accounts-metrics'] },
 );
 
 const docs = {
@@ -96,6 +98,8 @@ export const accountsApp = fp(
     app.setValidatorCompiler(validatorCompiler);
     await app.register(securityHeadersPlugin);
     await app.register(problemsPlugin, { toProblem: accountsProblem, wwwAuthenticate: accountsChallenge });
+    // Before the routes: its onResponse hook times every answer (GET /metrics, accounts_* series).
+    await app.register(accountsMetricsPlugin, { db: opts.db });
     await app.register(accountsCore, opts);
     await app.register(rateLimit, { global: false });
     await app.register(authPlugin, { accounts: app.accounts });

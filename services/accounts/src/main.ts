@@ -16,6 +16,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { type AccountsAppOptions, accountsApp } from './app.ts';
 import { toAccountsMessage } from './messages.ts';
+import { ACCOUNTS_RELAY_NAME } from './metrics.ts';
 import { prepareAccountsDatabase } from './store/prepare.ts';
 
 export interface StartAccountsOptions {
@@ -66,8 +67,10 @@ const outboxRelayPlugin = fp(
       publisher,
       topic: topics.accountsEvents,
       toMessage: toAccountsMessage,
-      name: 'accounts-events',
+      name: ACCOUNTS_RELAY_NAME,
+      onPublished: app.accountsMetrics.relay.onPublished,
       onError: (err, attempt) => {
+        app.accountsMetrics.relay.onError();
         if (attempt === 1 || attempt % 20 === 0) {
           app.log.warn(
             { attempt, reason: err instanceof Error ? err.message : String(err) },
@@ -82,7 +85,7 @@ const outboxRelayPlugin = fp(
       await publisher.close();
     });
   },
-  { name: 'accounts-outbox-relay' },
+  { name: 'accounts-outbox-relay', dependencies: ['accounts-metrics'] },
 );
 
 /**

@@ -15,6 +15,7 @@ import { violatedUniqueRule } from '../store/unique-violations.ts';
 import { createCommandRunner, type RunCommand } from './command-runner.ts';
 import { createDeferred, type Deferred } from './deferred.ts';
 import { changedConcurrently, refused, staleVersion, userNotFound } from './errors.ts';
+import { type CommandObserver, observeCommands } from './metrics.ts';
 import { DEFAULT_SCRYPT_COST, hashPassword, type ScryptCost } from './passwords.ts';
 import { newLinkToken } from './secrets.ts';
 
@@ -25,6 +26,8 @@ export interface AccountsDeps {
   linkTokenKey: LinkTokenKey;
   clock?: () => Date;
   passwordCost?: ScryptCost;
+  /** Told how each command ended (`accounts_commands_total`, see metrics.ts). */
+  onCommand?: CommandObserver;
 }
 
 /** What every use case of accounts works with: the runner over the user decider, the read models, the site. */
@@ -57,7 +60,7 @@ export function createContext(deps: AccountsDeps): AccountsContext {
   const queries = createQueries(db);
   let decoy: Promise<string> | undefined;
 
-  const run = createCommandRunner({
+  const runner = createCommandRunner({
     db,
     eventStore,
     decider: userDecider,
@@ -67,6 +70,7 @@ export function createContext(deps: AccountsDeps): AccountsContext {
     // Two first sign-ups raced for the site's first-user row: decide the loser again, as a later user.
     retryable: (err) => violatedUniqueRule(err) === 'first-user',
   });
+  const run: RunCommand<UserCommand> = observeCommands(runner, deps.onCommand);
 
   return {
     db,
