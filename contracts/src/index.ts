@@ -2,6 +2,7 @@ export * from './accounts-events.ts';
 export * from './address.ts';
 export * from './code-monitoring-events.ts';
 export * from './common.ts';
+export * from './decode.ts';
 export * from './examples.ts';
 export * from './links.ts';
 export * from './sealed-token.ts';
