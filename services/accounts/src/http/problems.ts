@@ -21,6 +21,10 @@ export const refusalStatus: Record<RefusalCode, number> = {
   'cannot-change-own-site-admin': 403,
   'cannot-invite-own-email': 409,
   'already-invited': 409,
+  'user-already-deleted': 410,
+  // As a wrong current password on a password change: the request is well-formed, the proof is not.
+  'wrong-credential': 400,
+  'last-site-admin': 409,
 };
 
 /** Domain refusals and application errors as problems (the kit's plugin answers the rest). */

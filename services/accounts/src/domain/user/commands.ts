@@ -124,6 +124,24 @@ export interface InviteUser extends At {
   seal: Sealer;
 }
 
+/**
+ * Deleting the user for real (an erasure request): the handler has checked who asks and what they
+ * proved, and counted the site admins; the decider refuses or emits `UserDeleted`.
+ */
+export interface DeleteUser extends At {
+  type: 'DeleteUser';
+  /** The user themself, or a site admin deleting another user. */
+  deletedBy: 'self' | 'site-admin';
+  /**
+   * The re-confirmation, as the handler checked it: for `self`, the user's own password (a user
+   * without one proves it with their own API key, the one the request came with); for
+   * `site-admin`, the admin's key. `missing`: a user with a password sent none.
+   */
+  credential: 'valid' | 'wrong' | 'missing';
+  /** Site admins other than this user (read model): the site's last admin cannot be deleted. */
+  otherSiteAdmins: number;
+}
+
 export type UserCommand =
   | CreateUser
   | AddEmail
@@ -138,4 +156,5 @@ export type UserCommand =
   | CreateApiKey
   | RevokeApiKey
   | SetSiteAdmin
-  | InviteUser;
+  | InviteUser
+  | DeleteUser;

@@ -2,6 +2,7 @@ import { createApiKey, revokeApiKey } from './api-keys.ts';
 import type { UserCommand } from './commands.ts';
 import { createUser } from './create-user.ts';
 import type { Decision } from './decision.ts';
+import { deleteUser } from './delete-user.ts';
 import {
   addEmail,
   removeEmail,
@@ -31,6 +32,7 @@ export function decide(command: UserCommand, state: UserState): Decision {
     if (state.status !== 'none') return refuse('user-exists', 'the user already exists', 'userId');
     return createUser(command);
   }
+  if (command.type === 'DeleteUser') return deleteUser(command, state);
   if (state.status !== 'active') return userNotFound();
   switch (command.type) {
     case 'AddEmail':

@@ -8,6 +8,9 @@ const withEmail = (user: ActiveUser, email: string, change: (e: EmailState) => E
 
 /** Folds one event into the user's state. Events are facts: evolve never refuses. */
 export function evolve(state: UserState, event: UserEvent): UserState {
+  // Only a deletion destroys the data key, so an unreadable event means the user is deleted; and
+  // nothing after a deletion brings the user back.
+  if (event.shredded || state.status === 'deleted') return { status: 'deleted', userId: event.userId };
   if (event.type === 'UserCreated') {
     const d = event.data;
     return {
@@ -67,7 +70,7 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       };
     }
     case 'UserDeleted':
-      return state;
+      return { status: 'deleted', userId: state.userId };
     default: {
       const unexpected: never = event;
       throw new Error(`unknown event ${(unexpected as { type: string }).type}`);

@@ -19,7 +19,10 @@ export type RefusalCode =
   | 'api-key-not-found'
   | 'cannot-change-own-site-admin'
   | 'cannot-invite-own-email'
-  | 'already-invited';
+  | 'already-invited'
+  | 'user-already-deleted'
+  | 'wrong-credential'
+  | 'last-site-admin';
 
 export interface Refusal {
   refusal: RefusalCode;

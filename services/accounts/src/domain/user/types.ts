@@ -1,7 +1,11 @@
 import type { AccountsEventData, AccountsEventType, SealedToken, UserOrigin } from '@sitemail/contracts';
 
-/** An event as the user aggregate sees it in its history: its body, its stream (user id) and time. */
-export type UserEvent = AccountsEventData & { userId: string; time: string };
+/**
+ * An event as the user aggregate sees it in its history: its body, its stream (user id) and time.
+ * `shredded`: its personal fields could not be read because the user's data key was destroyed
+ * (the user was deleted; see store/personal-data.ts); the fields are absent from `data`.
+ */
+export type UserEvent = AccountsEventData & { userId: string; time: string; shredded?: true };
 
 /** Events that carry a link token, sealed for the notifications service. */
 export type LinkEventType = Extract<
@@ -60,7 +64,11 @@ export type UserState =
       /** Active keys only: a revoked key is gone for every purpose. */
       apiKeys: ApiKeyState[];
       invitations: InvitationState[];
-    };
+    }
+  /** Deleted for real: nothing personal is left to fold (a stream of shredded events ends here too). */
+  | { status: 'deleted'; userId: string };
+
+export type DeletedUser = Extract<UserState, { status: 'deleted' }>;
 
 export type ActiveUser = Extract<UserState, { status: 'active' }>;
 
