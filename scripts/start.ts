@@ -13,7 +13,7 @@ import { busFromEnv } from '@sitemail/bus';
 import { openDatabase } from '@sitemail/db';
 import { startMailSink } from '@sitemail/mail-sink';
 import { startNotifications } from '@sitemail/notifications/main';
-import { createLogger, envVar, readServiceEnv, runUntilSignal } from '@sitemail/service-kit';
+import { createLogger, envVar, readServiceEnv, runUntilSignal, startTracing } from '@sitemail/service-kit';
 import { loadSiteConfig } from '@sitemail/site-config';
 
 const root = resolve(import.meta.dirname, '..');
@@ -33,6 +33,9 @@ await runUntilSignal({
       },
     });
     logger.level = env.logLevel;
+    // One process, one tracer provider for both services (OTEL_SERVICE_NAME renames it).
+    const tracing = await startTracing({ serviceName: 'sitemail', logger });
+    defer('tracing', () => tracing.shutdown());
     mkdirSync(env.dataDir, { recursive: true });
 
     const siteConfig = loadSiteConfig(env.siteConfigPath, {

@@ -7,6 +7,7 @@ import {
   apiKeySecurityScheme,
   docsPlugin,
   healthPlugin,
+  httpTracingPlugin,
   problemsPlugin,
   type ReadinessCheck,
   securityHeadersPlugin,
@@ -96,6 +97,7 @@ const routes: FastifyPluginAsyncTypebox<AccountsAppOptions> = async (app, opts) 
 export const accountsApp = fp(
   async (app: FastifyInstance, opts: AccountsAppOptions) => {
     app.setValidatorCompiler(validatorCompiler);
+    await app.register(httpTracingPlugin);
     await app.register(securityHeadersPlugin);
     await app.register(problemsPlugin, { toProblem: accountsProblem, wwwAuthenticate: accountsChallenge });
     // Before the routes: its onResponse hook times every answer (GET /metrics, accounts_* series).

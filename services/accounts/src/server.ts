@@ -7,7 +7,7 @@
 import { join, resolve } from 'node:path';
 import { busFromEnv } from '@sitemail/bus';
 import { openDatabase } from '@sitemail/db';
-import { createLogger, envVar, readServiceEnv, runUntilSignal } from '@sitemail/service-kit';
+import { createLogger, envVar, readServiceEnv, runUntilSignal, startTracing } from '@sitemail/service-kit';
 import { loadSiteConfig } from '@sitemail/site-config';
 import { startAccounts } from './main.ts';
 
@@ -22,6 +22,9 @@ await runUntilSignal({
   async start(defer) {
     const env = readServiceEnv(process.env, { root, extra: { port: envVar.port('PORT', 3001) } });
     logger.level = env.logLevel;
+    // Opened first, closed last: spans of the shutdown itself are flushed too.
+    const tracing = await startTracing({ serviceName: 'sitemail-accounts', logger });
+    defer('tracing', () => tracing.shutdown());
     const siteConfig = loadSiteConfig(env.siteConfigPath, {
       logger: logger.child({ component: 'site-config' }),
     });

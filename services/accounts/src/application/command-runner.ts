@@ -1,3 +1,4 @@
+import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Database, Queryable } from '@sitemail/db';
 import {
   type EventStore,
@@ -65,20 +66,58 @@ export function createCommandRunner<Command extends { now: Date }, Event, State,
   const { db, eventStore, decider, errors } = deps;
   const maxAttempts = deps.maxAttempts ?? MAX_ATTEMPTS;
 
-  return async function run(streamId, command, options = {}) {
+  // A span per command, active while it runs, so the append stores its trace context in the outbox.
+  const tracer = trace.getTracer('sitemail-accounts');
+  return (streamId, command, options = {}) =>
+    tracer.startActiveSpan('command', async (span) => {
+      const outcome = { refused: false };
+      try {
+        const stored = await runOnce(streamId, command, options, span, outcome);
+        span.setAttribute('sitemail.command.events', stored.length);
+        return stored;
+      } catch (err) {
+        // A refusal is the domain's answer, not a failure of the service.
+        if (!outcome.refused) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.name ?? 'Error' });
+        }
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+
+  async function runOnce(
+    streamId: string,
+    command: () => Promise<Command> | Command,
+    options: RunOptions,
+    span: Span,
+    outcome: { refused: boolean },
+  ): Promise<StoredEvent[]> {
     for (let attempt = 1; ; attempt++) {
+      span.setAttribute('sitemail.command.attempts', attempt);
       const history = await eventStore.readStream(streamId);
       const version = history.at(-1)?.position ?? 0;
       if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
         throw errors.staleVersion(version, options.expectedVersion);
       }
       const cmd = await command();
+      // Type and stream (a user id) only: a command's fields hold addresses, passwords and tokens.
+      const type = (cmd as { type?: unknown }).type;
+      if (attempt === 1 && typeof type === 'string') {
+        span.updateName(`command ${type}`);
+        span.setAttributes({ 'sitemail.command.type': type, 'sitemail.stream_id': streamId });
+      }
       const state = history.reduce(
         (s, stored) => decider.evolve(s, deps.fromStored(stored)),
         decider.initialState(),
       );
       const decision = decider.decide(cmd, state);
-      if (!Array.isArray(decision)) throw errors.refused(decision);
+      if (!Array.isArray(decision)) {
+        const code = (decision as { refusal?: unknown }).refusal;
+        if (typeof code === 'string') span.setAttribute('sitemail.command.refusal', code);
+        outcome.refused = true;
+        throw errors.refused(decision);
+      }
       if (decision.length === 0) {
         const also = options.alsoWrite;
         if (options.writeWhenNoEvents && also) await db.transaction((tx) => also(tx, []));
@@ -101,5 +140,5 @@ export function createCommandRunner<Command extends { now: Date }, Event, State,
         throw err;
       }
     }
-  };
+  }
 }
