@@ -10,7 +10,11 @@ export interface OutboxRelayOptions {
   toMessage: (event: StoredEvent) => OutgoingMessage;
   /** Events per read and per publish call. Default 250 (with the prefetched batch, about 0.7 MB of 1 KB events in hand). */
   batchSize?: number;
-  /** How often an idle relay looks for new events. Appends in this process wake it at once. Default 250. */
+  /**
+   * How often an idle relay looks for new events without being told: the safety net. Every
+   * committed append wakes it at once, from any process (NOTIFY on the schema's `events` channel).
+   * Default 250.
+   */
   pollIntervalMs?: number;
   /**
    * Called on every failed attempt (publish, database, lost lease) with its number from 1; the relay

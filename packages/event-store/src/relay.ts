@@ -44,6 +44,9 @@ function withTraceparent(message: OutgoingMessage, event: StoredEvent): Outgoing
   return { ...message, headers: { ...message.headers, traceparent: event.traceparent } };
 }
 
+/** Whether committed events wait beyond the cursor that READ_BATCH may not take yet. */
+const HELD_BACK = 'SELECT 1 FROM events WHERE (xid, seq) > ($1::xid8, $2::bigint) LIMIT 1';
+
 /**
  * Publishes committed events of the store to `topic`, in order, at least once.
  *
@@ -97,9 +100,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let cursor: RelayPosition | null = null;
   let leaseValidUntil = 0;
   let prepared = false;
-  let unsubscribe: (() => void) | undefined;
+  let unsubscribe: (() => Promise<void>) | undefined;
 
-  // An append in this process ends an idle sleep early (low lag); only stop() ends a backoff early.
+  // A committed append (its NOTIFY, from any process) ends an idle sleep early; only stop() ends a backoff.
   const { wake, interrupt, sleep, clearWake } = createSleeper(() => running);
   const backoffMs = (attempt: number) =>
     Math.min(maxBackoff, initialBackoff * 2 ** Math.min(attempt - 1, 20)) * (0.8 + Math.random() * 0.4);
@@ -169,6 +172,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   async function run(): Promise<void> {
     let failures = 0;
+    let heldBack = 0; // empty reads in a row with committed events beyond the horizon
     // Two things overlap with publishing a batch: reading the next one (which starts where this
     // one ends) and persisting the cursor past the previous one (a commit, so a disk flush). A
     // batch's cursor move starts only after the previous move succeeded, and from its position.
@@ -205,9 +209,16 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         if (!last) {
           await settleMove();
           settleWaiters();
-          await sleep(pollIntervalMs, true);
+          // Committed events can sit behind an older transaction still running (the horizon); its
+          // end sends no NOTIFY when it appended nothing, so look again soon instead of at the poll.
+          heldBack = (await db.query(HELD_BACK, [from.xid, from.seq])).rows.length > 0 ? heldBack + 1 : 0;
+          await sleep(
+            heldBack > 0 ? Math.min(pollIntervalMs, 2 ** Math.min(heldBack, 8)) : pollIntervalMs,
+            true,
+          );
           continue;
         }
+        heldBack = 0;
         const to: RelayPosition = { xid: last.xid, seq: last.seq };
         const events = rows.map(toStoredEvent);
         const messages = events.map((event) => withTraceparent(toMessage(event), event));
@@ -269,7 +280,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     async stop() {
       if (!running) return;
       running = false;
-      unsubscribe?.();
+      void unsubscribe?.(); // never fails; the LISTEN connection itself closes with the database
       interrupt();
       let timer: NodeJS.Timeout | undefined;
       const finished = await Promise.race([

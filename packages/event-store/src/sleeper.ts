@@ -1,5 +1,5 @@
 /**
- * The relay's sleeping and waking: an append in this process ends an idle sleep early (low lag);
+ * The relay's sleeping and waking: a committed append (its NOTIFY) ends an idle sleep early;
  * only stop() ends a backoff early, so a stream of appends cannot turn retries against a down
  * broker into a hot loop. A wake that comes while awake is kept for the next idle sleep.
  */

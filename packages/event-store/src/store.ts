@@ -213,6 +213,7 @@ export function createEventStore(db: Database): EventStore {
             if (expectedVersion > 0 && (await overtaken(tx, streamId))) throw new TransactionIdOvertaken();
             await tx.query(sql, params);
             await options.project?.(tx, stored);
+            await notifyAppended(tx);
           });
           break;
         } catch (err) {
@@ -221,7 +222,6 @@ export function createEventStore(db: Database): EventStore {
           throw err;
         }
       }
-      notifyAppended(db);
       return stored;
     },
 

@@ -1,27 +1,18 @@
-import type { Database } from '@sitemail/db';
+import { type Database, notify, type Queryable, type Unlisten } from '@sitemail/db';
 
-// Relays in the same process as the writer wake as soon as an append commits instead of waiting
-// for their next poll. Keyed by schema: a wake for another database with the same schema name
-// costs one extra (empty) read, nothing more. Relays in other processes still find events by polling.
-const listeners = new Map<string, Set<() => void>>();
+/**
+ * Relays wake as soon as an append commits, in any process: the append's transaction notifies the
+ * schema's `events` channel (Postgres NOTIFY, or PGlite's in-process one), delivered on commit
+ * only. The relay keeps polling (`pollIntervalMs`) as the safety net for a notification missed
+ * while its LISTEN connection was down, and the database calls it once when LISTEN is back.
+ */
+const CHANNEL = 'events';
 
-const keyOf = (db: Database) => `${db.kind}:${db.schema}`;
-
-export function onAppended(db: Database, listener: () => void): () => void {
-  const key = keyOf(db);
-  let set = listeners.get(key);
-  if (!set) {
-    set = new Set();
-    listeners.set(key, set);
-  }
-  set.add(listener);
-  return () => {
-    set.delete(listener);
-    if (set.size === 0) listeners.delete(key);
-  };
+export function onAppended(db: Database, listener: () => void): Unlisten {
+  return db.listen(CHANNEL, listener);
 }
 
-export function notifyAppended(db: Database): void {
-  const set = listeners.get(keyOf(db));
-  if (set) for (const listener of set) listener();
+/** Run inside the appending transaction: the wake goes out with its commit, never before. */
+export function notifyAppended(tx: Queryable): Promise<void> {
+  return notify(tx, CHANNEL);
 }
