@@ -9,7 +9,14 @@
 import type { AccountsEvent } from './accounts-events.ts';
 import type { CodeMonitorTriggered } from './code-monitoring-events.ts';
 import { topicAuthority, topics } from './topics.ts';
-import { type DecodeProblem, decodeEvent, type EventType, eventSchemas, type FleetEvent } from './wire.ts';
+import {
+  type DecodeProblem,
+  decodeEvent,
+  type EventType,
+  eventSchemas,
+  type FleetEvent,
+  mayIgnoreUnknownType,
+} from './wire.ts';
 
 /** The events each event topic carries; the dead-letter topic carries raw messages, not events. */
 export interface TopicEvents {
@@ -28,12 +35,32 @@ export class EventDecodeError extends Error {
     /** The topic or event type the caller decoded as. */
     readonly expected: string,
     readonly problems: DecodeProblem[],
+    /** The body's type when it is a well-formed event of a type these contracts do not know. */
+    readonly unknownType?: string,
   ) {
     const first = problems[0] ?? { path: '', message: 'invalid' };
     const field = fieldOf(first);
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
     super(`not a valid ${expected} event: ${field ? `field ${field}` : 'message'} ${first.message}${more}`);
     this.field = field;
+  }
+
+  /**
+   * The fleet's rule for types added after this version (`mayIgnoreUnknownType`): true when the
+   * message read from topic `expected` is a well-formed event of an unknown type from the topic's
+   * owner, so the consumer acknowledges and skips it instead of dead-lettering it. Takes the
+   * headers as kafkajs gives them (Buffers).
+   */
+  mayIgnore(headers: Record<string, unknown> | undefined): boolean {
+    if (this.unknownType === undefined) return false;
+    const asText = Object.fromEntries(
+      Object.entries(headers ?? {}).map(([k, v]) => [
+        k,
+        typeof v === 'string' || v instanceof Uint8Array ? (text(v) ?? undefined) : undefined,
+      ]),
+    );
+    const result = { ok: false as const, problems: this.problems, unknownType: this.unknownType };
+    return mayIgnoreUnknownType(this.expected, asText, result);
   }
 }
 
@@ -73,7 +100,7 @@ export function decode(topicOrType: string, value: string | Uint8Array | null | 
     );
   }
   const result = decodeEvent(text(value));
-  if (!result.ok) throw new EventDecodeError(topicOrType, result.problems);
+  if (!result.ok) throw new EventDecodeError(topicOrType, result.problems, result.unknownType);
   if (!allowed.includes(result.event.type)) {
     const where = isEventType(topicOrType) ? `an event of type ${topicOrType}` : `on ${topicOrType}`;
     throw new EventDecodeError(topicOrType, [

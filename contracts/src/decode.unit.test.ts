@@ -68,3 +68,30 @@ describe('decode', () => {
     });
   });
 });
+
+describe('EventDecodeError.mayIgnore', () => {
+  const later = { ...examples.UserDeleted, type: 'UserRenamed', data: {} };
+  const value = JSON.stringify(later);
+  const headers = (source: string, type = 'UserRenamed') => ({
+    ce_source: Buffer.from(source),
+    ce_type: Buffer.from(type),
+  });
+
+  it("skips a well-formed unknown type from the topic's owner, with kafkajs' Buffer headers", () => {
+    const err = wrong(() => decode(topics.accountsEvents, value));
+    assert.equal(err.unknownType, 'UserRenamed');
+    assert.equal(err.mayIgnore(headers('/services/accounts')), true);
+  });
+
+  it('does not skip it from anybody else, with ce_type disagreeing, or an invalid event', () => {
+    const err = wrong(() => decode(topics.accountsEvents, value));
+    assert.equal(err.mayIgnore(headers('/services/code-monitoring')), false);
+    assert.equal(err.mayIgnore(headers('/services/accounts', 'UserCreated')), false);
+    assert.equal(err.mayIgnore(undefined), false);
+    const invalid = wrong(() =>
+      decode(topics.accountsEvents, JSON.stringify({ ...examples.UserCreated, id: 'x' })),
+    );
+    assert.equal(invalid.unknownType, undefined);
+    assert.equal(invalid.mayIgnore(headers('/services/accounts', 'UserCreated')), false);
+  });
+});

@@ -7,7 +7,8 @@
  * against the shipped declarations; the JSON Schemas and the AsyncAPI document are files in it.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
@@ -21,7 +22,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventSchemas } from '@sitemail/contracts';
+import { eventSchemas, examples, topics, toWireMessage } from '@sitemail/contracts';
+import { type TestKafka, testKafka } from '@sitemail/testkit';
+import { Kafka, logLevel } from 'kafkajs';
 import { REPO_ROOT } from '../e2e/processes.ts';
 
 const contractsManifest = join(REPO_ROOT, 'contracts/package.json');
@@ -106,7 +109,8 @@ function writeConsumerManifests(dir: string, tarball: string) {
   const spec = `file:${tarball}`;
   const packed = JSON.parse(run('tar', ['xzOf', tarball, 'package/package.json'], dir));
   const repoLock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')).packages;
-  const dependencies = Object.keys(packed.dependencies ?? {});
+  // kafkajs for the README's consumer, at the version this repository locks.
+  const dependencies = [...Object.keys(packed.dependencies ?? {}), 'kafkajs'];
   const locked = Object.fromEntries(
     dependencies.map((name) => {
       const entry = repoLock[`node_modules/${name}`];
@@ -118,7 +122,7 @@ function writeConsumerManifests(dir: string, tarball: string) {
     name: 'fleet-service',
     private: true,
     type: 'module',
-    dependencies: { [packed.name]: spec },
+    dependencies: { [packed.name]: spec, kafkajs: repoLock['node_modules/kafkajs']?.version },
   };
   const lock = {
     name: manifest.name,
@@ -162,7 +166,11 @@ describe('the contracts package, installed outside the workspace', () => {
     installed = join(consumer, 'node_modules/@sitemail/contracts');
   });
 
-  after(() => rmSync(work, { recursive: true, force: true }));
+  let kafka: TestKafka | undefined;
+  after(async () => {
+    await kafka?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
 
   it('packs without leaving the workspace manifest changed', () => {
     assert.equal(
@@ -254,5 +262,70 @@ describe('the contracts package, installed outside the workspace', () => {
       [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'],
       consumer,
     );
+  });
+
+  it("runs the README's kafkajs consumer against Kafka: events decoded, a newer type from the owner skipped", {
+    timeout: 120_000,
+  }, async () => {
+    const readme = readFileSync(join(REPO_ROOT, 'contracts/README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Using the contracts outside this repository'));
+    const snippet = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+    if (!snippet?.includes("brokers: ['kafka:9092']"))
+      assert.fail('the README has the consumer, with its brokers');
+    // One partition: the newer type comes before EmailVerified, so a consumer that threw on it
+    // (kafkajs retries the message) would never print EmailVerified.
+    kafka = await testKafka({ topics: [{ name: topics.accountsEvents, partitions: 1 }] });
+    const brokers = kafka.brokers;
+    writeFileSync(
+      join(consumer, 'readme-consumer.mjs'),
+      snippet.replace("['kafka:9092']", JSON.stringify(brokers)),
+    );
+    const child = spawn(process.execPath, ['readme-consumer.mjs'], { cwd: consumer, env: cleanEnv });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    const producer = new Kafka({
+      brokers,
+      clientId: 'contracts-package-test',
+      logLevel: logLevel.NOTHING,
+    }).producer();
+    await producer.connect();
+    const newer = {
+      ...examples.UserDeleted,
+      id: randomUUID(),
+      type: 'UserRenamed',
+      data: { username: 'al' },
+    };
+    const { id, userId, data } = examples.EmailVerified;
+    const printed = `${id} ${userId} ${data.email}`;
+    try {
+      // The README subscribes from the latest offset, so the pair is sent again until the
+      // consumer, once it has joined, has read one: at least once, as the fleet's topics deliver.
+      const deadline = Date.now() + 90_000;
+      while (!output.includes(printed)) {
+        assert.ok(
+          Date.now() < deadline,
+          `the README consumer never printed EmailVerified:\n${output.slice(-3000)}`,
+        );
+        assert.equal(child.exitCode, null, `the README consumer exited:\n${output.slice(-3000)}`);
+        const pair = [
+          toWireMessage(newer as unknown as typeof examples.UserDeleted),
+          toWireMessage(examples.EmailVerified),
+        ];
+        await producer.send({
+          topic: topics.accountsEvents,
+          messages: pair.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+        });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } finally {
+      await producer.disconnect();
+      child.kill('SIGKILL');
+    }
+    assert.doesNotMatch(output, /EventDecodeError|not a valid/, 'the newer type was skipped, not thrown');
   });
 });
