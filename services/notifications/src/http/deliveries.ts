@@ -3,6 +3,8 @@ import type { Queryable } from '@sitemail/db';
 import { defaultProblemResponses as problems } from '@sitemail/service-kit';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
+import { DEFAULT_MAX_AGE_HOURS, giveUpOf } from '../delivery/backoff.ts';
+import type { QueueState } from '../delivery/circuit-breaker.ts';
 import { type SuppressionReason, suppressionReasonText } from '../domain/emails.ts';
 import { listAttempts } from '../store/attempts.ts';
 import { type DeliveryRow, findDelivery, listDeliveries } from '../store/deliveries.ts';
@@ -13,12 +15,32 @@ import {
   type DeliverySummary,
   ListQuery,
   MAX_CURSOR,
+  QueueStateSchema,
   Uuid,
 } from './schemas.ts';
 
 export interface DeliveryRoutesOptions {
   db: Queryable;
   authenticate: (request: FastifyRequest) => Promise<{ userId: string; siteAdmin: boolean } | null>;
+  /** This instance's delivery worker's state; undefined without a worker. */
+  queueState?: () => QueueState | undefined;
+  /** `email.delivery.maxAgeHours` in force, for the give-up time of deliveries not tried yet. */
+  maxAgeHours?: () => number | undefined;
+}
+
+/** The queue's state as the delivery log shows it. */
+export function queueStateView(state: QueueState | undefined): Static<typeof QueueStateSchema> {
+  if (!state) return { state: 'no-worker', summary: 'no delivery worker in this instance' };
+  if (state.state === 'sending') return { state: 'sending', summary: 'sending' };
+  return {
+    state: 'paused',
+    summary: `paused: ${state.reason}`,
+    cause: state.cause,
+    reason: state.reason,
+    since: state.since.toISOString(),
+    nextProbeAt: state.nextProbeAt.toISOString(),
+    probes: state.probes,
+  };
 }
 
 const iso = (t: Date | string) => new Date(t).toISOString();
@@ -36,7 +58,9 @@ function notSentReason(r: DeliveryRow): string | null {
   return null;
 }
 
-const summary = (r: DeliveryRow): Static<typeof DeliverySummary> => ({
+const pending = new Set(['queued', 'deferred', 'sending']);
+
+const summary = (r: DeliveryRow, maxAgeHours: number): Static<typeof DeliverySummary> => ({
   id: r.id,
   status: r.status,
   emailKind: r.email_kind,
@@ -48,6 +72,15 @@ const summary = (r: DeliveryRow): Static<typeof DeliverySummary> => ({
   notSentReason: notSentReason(r),
   attemptCount: r.attempt_count,
   nextAttemptAt: isoOrNull(r.next_attempt_at),
+  // Stored from the first attempt on; before it, what the config in force gives.
+  giveUpAt:
+    r.give_up_at !== null
+      ? iso(r.give_up_at)
+      : pending.has(r.status)
+        ? giveUpOf(new Date(r.created_at), r.link_expires_at ?? undefined, maxAgeHours).at.toISOString()
+        : null,
+  failureReason: r.failure_reason,
+  replyScope: r.reply_scope,
   messageId: r.message_id,
   createdAt: iso(r.created_at),
   updatedAt: iso(r.updated_at),
@@ -58,6 +91,8 @@ const summary = (r: DeliveryRow): Static<typeof DeliverySummary> => ({
 export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const errors = { 400: problems[400], 401: problems[401], 403: problems[403], 500: problems[500] };
+  const maxAge = () => opts.maxAgeHours?.() ?? DEFAULT_MAX_AGE_HOURS;
+  const queue = () => queueStateView(opts.queueState?.());
 
   // Credentials before anything else: an anonymous caller learns nothing about validation or ids.
   app.addHook('onRequest', async (request) => {
@@ -98,8 +133,10 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (
         limit: limit + 1,
       });
       const page = rows.slice(0, limit);
+      const hours = maxAge();
       return {
-        deliveries: page.map(summary),
+        queue: queue().summary,
+        deliveries: page.map((r) => summary(r, hours)),
         ...(rows.length > limit ? { nextCursor: String(page.at(-1)!.seq) } : {}),
       };
     },
@@ -123,7 +160,7 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (
       if (!row) throw notFound(`no delivery ${request.params.id}`, 'id');
       const attempts = await listAttempts(opts.db, row.id);
       return {
-        ...summary(row),
+        ...summary(row, maxAge()),
         lastError: row.last_error,
         lastErrorStep: row.last_error_step,
         smtpResponse: row.smtp_response,
@@ -136,9 +173,25 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (
           smtpResponse: a.smtp_response,
           responseCode: a.response_code,
           errorStep: a.error_step,
+          replyScope: a.reply_scope,
           error: a.error,
         })),
       };
     },
+  );
+
+  app.get(
+    '/deliveries/queue',
+    {
+      schema: {
+        summary: "The delivery queue's state (site admins)",
+        description:
+          "Whether this instance's delivery worker sends, or is paused and why. Paused: the SMTP server refuses this sender as configured (authentication, TLS, relay denied) or does not answer; nothing is claimed and no delivery fails meanwhile; it resumes when the site config changes, when a test email with the saved settings is accepted, or when a probe gets through. /readyz stays ready meanwhile: the service is fine, the relay is not.",
+        tags: ['deliveries'],
+        security: [{ apiKey: [] }],
+        response: { 200: QueueStateSchema, ...errors },
+      },
+    },
+    async () => queue(),
   );
 };

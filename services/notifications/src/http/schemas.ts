@@ -43,9 +43,28 @@ export const DeliverySummary = Type.Object(
       }),
     ),
     attemptCount: Type.Integer({
-      description: 'Tries so far, throttled ones included (one row each in attempts)',
+      description: 'Tries so far, throttled and paused ones included (one row each in attempts)',
     }),
     nextAttemptAt: Nullable(Time),
+    giveUpAt: Nullable(
+      Type.String({
+        format: 'date-time',
+        description:
+          'When retries stop: the maximum age (email.delivery.maxAgeHours) or, sooner, the expiry of the link the email carries',
+      }),
+    ),
+    failureReason: Nullable(
+      Type.String({
+        description:
+          'Why a failed delivery failed: rejected (a final reply), link-expired (its link expired before it could be sent; never sent late), max-age (retried until email.delivery.maxAgeHours), max-attempts (the safety cap), render',
+      }),
+    ),
+    replyScope: Nullable(
+      Type.String({
+        description:
+          'Whose problem the last failed reply was (RFC 3463 classes): address (the mailbox does not take mail), message (this message was refused), sender (our credentials, TLS, relay or domain), transient',
+      }),
+    ),
     messageId: Type.String({ description: 'Message-ID header; the same on every attempt' }),
     createdAt: Time,
     updatedAt: Time,
@@ -67,17 +86,21 @@ const Attempt = Type.Object(
         Type.Literal('failed'),
         Type.Literal('abandoned'),
         Type.Literal('throttled'),
+        Type.Literal('paused'),
       ],
       {
         description:
-          'throttled: the server limited the sending rate; the delivery went back to the queue and the try does not count against its attempts',
+          'throttled: the server limited the sending rate; paused: the relay refused the sender (credentials, TLS, relay denied) or did not answer, and the queue paused; either way the delivery went back to the queue and the try is not counted',
       },
     ),
     smtpResponse: Nullable(Type.String({ description: "The server's final reply when sent" })),
     responseCode: Nullable(Type.Integer()),
     errorStep: Nullable(
-      Type.String({ description: 'connect, tls, ehlo, auth, envelope, data, config, render or worker' }),
+      Type.String({
+        description: 'connect, tls, ehlo, auth, envelope, data, config, render, link-expired or worker',
+      }),
     ),
+    replyScope: Nullable(Type.String({ description: 'address, message, sender or transient' })),
     error: Nullable(Type.String()),
   },
   { additionalProperties: false },
@@ -122,8 +145,26 @@ export const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** Whether this instance's delivery worker sends, or is paused and why. */
+export const QueueStateSchema = Type.Object(
+  {
+    state: Type.Union([Type.Literal('sending'), Type.Literal('paused'), Type.Literal('no-worker')], {
+      description:
+        'paused: the SMTP server refuses this sender as configured, or does not answer; nothing is claimed, nothing fails, and it resumes by itself (site config change, a test email, a probe). no-worker: this instance runs no delivery worker',
+    }),
+    summary: Type.String({ description: 'In words, e.g. "paused: the SMTP server refuses …"' }),
+    cause: Type.Optional(Type.Union([Type.Literal('sender'), Type.Literal('unreachable')])),
+    reason: Type.Optional(Type.String()),
+    since: Type.Optional(Time),
+    nextProbeAt: Type.Optional(Time),
+    probes: Type.Optional(Type.Integer({ minimum: 0, description: 'Probes failed since the pause began' })),
+  },
+  { additionalProperties: false },
+);
+
 export const DeliveryList = Type.Object(
   {
+    queue: Type.String({ description: 'This instance\'s delivery queue: "sending", or "paused: <reason>"' }),
     deliveries: Type.Array(DeliverySummary),
     nextCursor: Type.Optional(
       Type.String({ description: 'Pass as cursor for the next (older) page; absent on the last page' }),

@@ -43,6 +43,11 @@ export class SmtpSendError extends Error {
 export interface Mailer {
   /** Sends with the site config in force now (pooled connections, rebuilt when the config changes). */
   send(email: OutgoingEmail): Promise<SentEmail>;
+  /**
+   * Connects, greets and logs in with the site config in force, and quits without sending: the
+   * delivery queue's probe while paused. Rejects with an SmtpSendError as `send` does.
+   */
+  verify?(): Promise<void>;
   close(): Promise<void>;
 }
 

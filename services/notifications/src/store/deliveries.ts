@@ -69,10 +69,19 @@ export interface DeliveryRow {
   last_error: string | null;
   last_error_step: string | null;
   smtp_response: string | null;
+  /** When retries stop: set at the first attempt (the maximum age, or the link's expiry when sooner). */
+  give_up_at: Date | string | null;
+  /** The expiry of the link the email carries, if any (read from the message; the token stays sealed). */
+  link_expires_at: string | null;
+  /** Why a failed delivery failed: rejected | link-expired | max-age | max-attempts | render. */
+  failure_reason: string | null;
+  /** Whose problem the last failed reply was: address | message | sender | transient (smtp/classify.ts). */
+  reply_scope: string | null;
 }
 
 const COLUMNS = `id, seq, status, email_kind, recipient_address, user_id, event_id, event_type, suppression_reason,
-  attempt_count, next_attempt_at, message_id, created_at, updated_at, sent_at, last_error, last_error_step, smtp_response`;
+  attempt_count, next_attempt_at, message_id, created_at, updated_at, sent_at, last_error, last_error_step, smtp_response,
+  give_up_at, message->'link'->>'expiresAt' AS link_expires_at, failure_reason, reply_scope`;
 
 export interface DeliveryFilter {
   userId?: string | undefined;

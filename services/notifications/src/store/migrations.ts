@@ -118,4 +118,29 @@ ALTER TABLE delivery_attempts ADD CONSTRAINT delivery_attempts_outcome_check
   CHECK (outcome IN ('sent', 'deferred', 'failed', 'abandoned', 'throttled'));
 `,
   },
+  {
+    // The W3C trace context of the event's handling (itself continuing the producer's
+    // `traceparent` header): the worker continues it for the send, so one trace runs from the
+    // request in accounts to the SMTP reply. Null for rows from before tracing.
+    id: '004-deliveries-traceparent',
+    sql: 'ALTER TABLE deliveries ADD COLUMN traceparent text',
+  },
+  {
+    // Retry by time (give_up_at: the maximum age, or the link's expiry when sooner), why a delivery
+    // failed (failure_reason: rejected | link-expired | max-age | max-attempts | render) and whose
+    // problem the last reply was (reply_scope: address | message | sender | transient, from
+    // smtp/classify.ts; 'address' is what a suppression list reads). A try made while the relay
+    // refused the sender is recorded 'paused' and, like a throttled one, not counted
+    // (throttled_count counts every uncounted try).
+    id: '005-retry-by-time',
+    sql: `
+ALTER TABLE deliveries ADD COLUMN give_up_at timestamptz, ADD COLUMN failure_reason text,
+  ADD COLUMN reply_scope text;
+ALTER TABLE delivery_attempts ADD COLUMN reply_scope text;
+
+ALTER TABLE delivery_attempts DROP CONSTRAINT delivery_attempts_outcome_check;
+ALTER TABLE delivery_attempts ADD CONSTRAINT delivery_attempts_outcome_check
+  CHECK (outcome IN ('sent', 'deferred', 'failed', 'abandoned', 'throttled', 'paused'));
+`,
+  },
 ];

@@ -13,6 +13,10 @@ export interface ClaimedDelivery {
   attemptsUsed: number;
   eventId: string;
   userId: string | null;
+  /** W3C trace context of the event's handling, continued by the send (null: a new trace). */
+  traceparent: string | null;
+  /** When the delivery was created: its maximum age runs from here. */
+  createdAt: Date;
 }
 
 interface ClaimRow {
@@ -24,6 +28,8 @@ interface ClaimRow {
   throttled_count: number;
   event_id: string;
   user_id: string | null;
+  traceparent: string | null;
+  created_at: Date | string;
 }
 
 /**
@@ -42,7 +48,7 @@ export async function claimDueDeliveries(
            ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
      WHERE d.id = due.id
      RETURNING d.id, d.recipient_address, d.message, d.message_id, d.attempt_count, d.throttled_count, d.event_id,
-       d.user_id`,
+       d.user_id, d.traceparent, d.created_at`,
     [o.worker, o.now.toISOString(), new Date(o.now.getTime() + o.claimMs).toISOString(), o.limit],
   );
   return rows.map((r) => ({
@@ -54,6 +60,8 @@ export async function claimDueDeliveries(
     attemptsUsed: r.attempt_count - r.throttled_count,
     eventId: r.event_id,
     userId: r.user_id,
+    traceparent: r.traceparent,
+    createdAt: new Date(r.created_at),
   }));
 }
 
@@ -74,6 +82,7 @@ export async function reclaimExpiredClaims(
        UPDATE deliveries d SET
          status = CASE WHEN d.attempt_count - d.throttled_count >= $2 THEN 'failed' ELSE 'deferred' END,
          next_attempt_at = CASE WHEN d.attempt_count - d.throttled_count >= $2 THEN NULL ELSE $1::timestamptz END,
+         failure_reason = CASE WHEN d.attempt_count - d.throttled_count >= $2 THEN 'max-attempts' END,
          claimed_by = NULL, claimed_until = NULL, updated_at = $1,
          last_error = 'the worker sending it stopped before finishing (claim expired)', last_error_step = 'worker'
        FROM expired WHERE d.id = expired.id
@@ -91,27 +100,42 @@ export async function reclaimExpiredClaims(
   return Number(rows[0]?.n ?? 0);
 }
 
+/** Why a delivery failed for good (`deliveries.failure_reason`). */
+export type FailureReason = 'rejected' | 'link-expired' | 'max-age' | 'max-attempts' | 'render';
+
 /** How one attempt ended, as the worker reports it. */
 export type AttemptOutcome =
-  | { delivery: ClaimedDelivery; status: 'sent'; startedAt: Date; finishedAt: Date; response: string }
+  | {
+      delivery: ClaimedDelivery;
+      status: 'sent';
+      startedAt: Date;
+      finishedAt: Date;
+      response: string;
+      giveUpAt?: Date;
+    }
   | {
       delivery: ClaimedDelivery;
       /**
-       * 'deferred' retries at `nextAttemptAt`; 'failed' is final; 'throttled' (the provider limits
-       * the rate) retries at `nextAttemptAt` without counting the attempt against the limit.
+       * 'deferred' retries at `nextAttemptAt`; 'failed' is final (`failureReason` says why);
+       * 'throttled' (the provider limits the rate) and 'paused' (the relay refuses the sender: the
+       * queue pauses) retry at `nextAttemptAt` without counting the attempt.
        */
-      status: 'deferred' | 'failed' | 'throttled';
+      status: 'deferred' | 'failed' | 'throttled' | 'paused';
       startedAt: Date;
       finishedAt: Date;
       nextAttemptAt?: Date;
       error: string;
       step: string;
       responseCode?: number;
+      /** Whose problem the reply was (smtp/classify.ts), when there was a send. */
+      replyScope?: string;
+      failureReason?: FailureReason;
+      giveUpAt?: Date;
     };
 
 /**
- * Records attempts and moves their deliveries on (sent, deferred or failed; a throttled attempt
- * leaves its delivery deferred and counts it in `throttled_count`), many in one
+ * Records attempts and moves their deliveries on (sent, deferred or failed; a throttled or paused
+ * attempt leaves its delivery deferred and counts it in `throttled_count`), many in one
  * statement: one commit for a batch of outcomes keeps the database off the sending path. Only
  * rows still held by this worker's claim of that attempt change, so a worker whose claim expired
  * and was taken over writes nothing. Returns the ids recorded.
@@ -129,9 +153,12 @@ export async function recordOutcomes(
     started_at: o.startedAt.toISOString(),
     finished_at: o.finishedAt.toISOString(),
     next_attempt_at:
-      o.status === 'deferred' || o.status === 'throttled'
+      o.status === 'deferred' || o.status === 'throttled' || o.status === 'paused'
         ? (o.nextAttemptAt ?? o.finishedAt).toISOString()
         : null,
+    give_up_at: o.giveUpAt?.toISOString() ?? null,
+    failure_reason: o.status === 'failed' ? (o.failureReason ?? 'rejected') : null,
+    reply_scope: o.status === 'sent' ? null : (o.replyScope ?? null),
     response: o.status === 'sent' ? o.response : null,
     response_code: o.status === 'sent' ? (responseCodeOf(o.response) ?? null) : (o.responseCode ?? null),
     error: o.status === 'sent' ? null : o.error,
@@ -140,10 +167,13 @@ export async function recordOutcomes(
   const { rows: recorded } = await db.query<{ delivery_id: string }>(
     `WITH o AS (
        SELECT * FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, attempt int, status text, started_at timestamptz,
-         finished_at timestamptz, next_attempt_at timestamptz, response text, response_code int, error text, step text)
+         finished_at timestamptz, next_attempt_at timestamptz, response text, response_code int, error text, step text,
+         give_up_at timestamptz, failure_reason text, reply_scope text)
      ), d AS (
-       UPDATE deliveries SET status = CASE WHEN o.status = 'throttled' THEN 'deferred' ELSE o.status END,
-         throttled_count = deliveries.throttled_count + CASE WHEN o.status = 'throttled' THEN 1 ELSE 0 END,
+       UPDATE deliveries SET status = CASE WHEN o.status IN ('throttled', 'paused') THEN 'deferred' ELSE o.status END,
+         throttled_count = deliveries.throttled_count + CASE WHEN o.status IN ('throttled', 'paused') THEN 1 ELSE 0 END,
+         give_up_at = coalesce(o.give_up_at, deliveries.give_up_at), failure_reason = o.failure_reason,
+         reply_scope = o.reply_scope,
          sent_at = CASE WHEN o.status = 'sent' THEN o.finished_at END,
          smtp_response = CASE WHEN o.status = 'sent' THEN o.response ELSE deliveries.smtp_response END,
          next_attempt_at = o.next_attempt_at, last_error = o.error, last_error_step = o.step,
@@ -154,8 +184,9 @@ export async function recordOutcomes(
        RETURNING deliveries.id
      )
      INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, finished_at, outcome, smtp_response,
-       response_code, error_step, error)
-     SELECT o.id, o.attempt, $1, o.started_at, o.finished_at, o.status, o.response, o.response_code, o.step, o.error
+       response_code, error_step, error, reply_scope)
+     SELECT o.id, o.attempt, $1, o.started_at, o.finished_at, o.status, o.response, o.response_code, o.step, o.error,
+       o.reply_scope
      FROM o JOIN d ON d.id = o.id
      RETURNING delivery_id`,
     [worker, JSON.stringify(rows)],
@@ -179,4 +210,24 @@ export async function handBackClaims(q: Queryable, worker: string, ids: string[]
      WHERE id = ANY($1::uuid[]) AND claimed_by = $2 AND status = 'sending'`,
     [ids, worker],
   );
+}
+
+/**
+ * When the relay answers again after a pause: deliveries deferred by a failure of the relay itself
+ * (no connection, TLS, EHLO, AUTH, or a config that could not send) are due at once, instead of
+ * each waiting out a backoff that knew nothing of the relay's return. Deferrals about one
+ * recipient (a 4xx at RCPT: greylisting, a full mailbox) keep their time. Returns how many.
+ */
+export async function releaseRelayDeferrals(q: Queryable, now: Date): Promise<number> {
+  const { rows } = await q.query<{ n: string }>(
+    `WITH released AS (
+       UPDATE deliveries SET next_attempt_at = $1
+       WHERE status = 'deferred' AND next_attempt_at > $1
+         AND last_error_step IN ('connect', 'tls', 'ehlo', 'auth', 'config')
+       RETURNING id
+     )
+     SELECT count(*) AS n FROM released`,
+    [now.toISOString()],
+  );
+  return Number(rows[0]?.n ?? 0);
 }
