@@ -5,6 +5,7 @@ import {
   backoffMs,
   batchErrorReporter,
   DEFAULT_MAX_BATCH_SIZE,
+  notify,
   pause,
   processBatch,
 } from './process-batch.ts';
@@ -83,6 +84,9 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
           const log = store.log(topic);
           let position = store.committed(groupId, topic) ?? (options.fromBeginning ? 0 : log.messages.length);
           let failures = 0;
+          const reportLag = () =>
+            notify(() => options.onLag?.({ topic, partition: 0, messages: log.messages.length - position }));
+          reportLag();
           while (!signal.aborted) {
             if (position >= log.messages.length) {
               await log.waitBeyond(position, signal);
@@ -110,6 +114,7 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
               if (outcome === 'stopped') return;
               position += messages.length;
               store.commit(groupId, topic, position);
+              reportLag();
               failures = 0;
             } catch (error) {
               // Only the commit's file write can land here (processBatch retries everything else):

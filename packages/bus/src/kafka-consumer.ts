@@ -7,6 +7,7 @@ import {
   chunks,
   DEFAULT_MAX_BATCH_SIZE,
   type DeadLetter,
+  notify,
   pause,
   processBatch,
 } from './process-batch.ts';
@@ -140,6 +141,14 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
             },
           ],
         });
+        const behind = BigInt(batch.highWatermark) - (BigInt(last) + 1n);
+        notify(() =>
+          options.onLag?.({
+            topic: batch.topic,
+            partition: batch.partition,
+            messages: Number(behind > 0n ? behind : 0n),
+          }),
+        );
         await heartbeat().catch(() => {});
       }
     };

@@ -16,6 +16,15 @@ export function backoffMs(attempt: number, backoff: { initialMs?: number; maxMs?
 const isMalformed = (e: unknown): e is MalformedMessageError =>
   e instanceof MalformedMessageError || (e instanceof Error && e.name === 'MalformedMessageError');
 
+/** Runs a listener of the consumer's options; its bug must not stop the consumer. */
+export function notify(listener: () => void): void {
+  try {
+    listener();
+  } catch {
+    // ignored: a metrics or logging listener
+  }
+}
+
 export interface DeadLetter {
   message: BusMessage;
   error: MalformedMessageError;
@@ -106,6 +115,7 @@ export async function processBatch<T>(run: BatchRun<T>): Promise<'done' | 'stopp
       split ??= decodeBatch(messages, options.decode);
       if (!deadLettersSent && split.deadLetters.length > 0) {
         await run.sendDeadLetters(split.deadLetters);
+        notify(() => options.onDeadLettered?.(split!.deadLetters.length, run.topic));
       }
       // A retry after a handler failure must not dead-letter the same messages twice.
       deadLettersSent = true;

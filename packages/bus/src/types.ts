@@ -69,6 +69,14 @@ export interface ConsumerOptions<T> {
   onError?: (error: unknown, context: BatchErrorContext) => void;
   /** Told about every change of `Consumer.state()` (joining, assigned, retrying, stopped), e.g. to log it. */
   onStateChange?: (state: ConsumerState) => void;
+  /**
+   * Told after each committed batch (and when a partition is taken up) how many messages of the
+   * partition are still to be handled: Kafka's high watermark minus the committed offset (e.g. for
+   * a consumer-lag metric). A listener's error is ignored.
+   */
+  onLag?: (lag: { topic: string; partition: number; messages: number }) => void;
+  /** Told how many messages of a batch went to the dead-letter topic, once they are there. A listener's error is ignored. */
+  onDeadLettered?: (count: number, topic: string) => void;
 }
 
 /**

@@ -1,0 +1,169 @@
+import type { ConsumerState } from '@sitemail/bus';
+import type { Database } from '@sitemail/db';
+import {
+  Counter,
+  createMetricsRegistry,
+  Gauge,
+  Histogram,
+  metricsPlugin,
+  type Registry,
+  scrapeTimeGauge,
+} from '@sitemail/service-kit';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Decision } from './domain/decision.ts';
+import { awaitedRecipients, deliveriesByStatus } from './store/metrics.ts';
+
+/** What an attempt's outcome tells the metrics (structurally the worker's AttemptOutcome). */
+export interface AttemptFacts {
+  status: string;
+  startedAt: Date;
+  finishedAt: Date;
+  responseCode?: number;
+  step?: string;
+}
+
+/**
+ * The SMTP conversation's steps (smtp/types.ts SmtpStep, but `config`): a failure at one of them
+ * without a reply code is a connection failure. Other steps (render, link-expired, config) end
+ * before anything is sent: no reply, no send to time.
+ */
+const SENDING_STEPS = new Set(['connect', 'tls', 'ehlo', 'auth', 'envelope', 'data']);
+
+/**
+ * The class of the SMTP server's answer to an attempt: `2xx` accepted, `4xx`/`5xx` by its reply
+ * code, `connection` when no reply came (refused, reset, timed out, TLS); undefined when the
+ * attempt never reached the server.
+ */
+export function smtpReplyClass(o: AttemptFacts): string | undefined {
+  if (o.status === 'sent') return '2xx';
+  if (o.responseCode !== undefined && o.responseCode >= 200 && o.responseCode < 600) {
+    return `${Math.floor(o.responseCode / 100)}xx`;
+  }
+  return o.step !== undefined && SENDING_STEPS.has(o.step) ? 'connection' : undefined;
+}
+
+/** Every status a delivery can be in: each is shown, at 0 when no delivery is in it. */
+const DELIVERY_STATUSES = [
+  'queued',
+  'sending',
+  'sent',
+  'deferred',
+  'failed',
+  'suppressed',
+  'awaiting-recipient',
+];
+
+export interface NotificationsMetrics {
+  registry: Registry;
+  /** After an event was handled (its transaction committed). */
+  onHandled(eventType: string, handled: { duplicate: boolean; decisions: readonly Decision[] }): void;
+  /** After each delivery attempt. */
+  onAttempt(outcome: AttemptFacts): void;
+  /** The bus consumer's listeners. */
+  consumer: {
+    onLag(lag: { topic: string; partition: number; messages: number }): void;
+    onDeadLettered(count: number): void;
+    onStateChange(state: ConsumerState): void;
+  };
+}
+
+/**
+ * notifications' own series, in the app's registry. Deliveries by status and the awaited
+ * recipients are counted in the database when scraped, so they are right across restarts and
+ * instances; the counters are this process's since it started.
+ */
+export function createNotificationsMetrics(registry: Registry, db: Database): NotificationsMetrics {
+  const lag = new Gauge({
+    name: 'notifications_consumer_lag',
+    help: 'Messages of each partition not handled yet (high watermark − committed offset), as of its last batch',
+    labelNames: ['topic', 'partition'],
+    registers: [registry],
+  });
+  const handled = new Counter({
+    name: 'notifications_events_handled_total',
+    help: 'Events handled, by type (a redelivered event is counted again; it decides nothing new)',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+  const decisions = new Counter({
+    name: 'notifications_decisions_total',
+    help: 'Emails decided, by email kind, decision (send, suppress, await-recipient) and suppression reason (none for a send)',
+    labelNames: ['kind', 'decision', 'reason'],
+    registers: [registry],
+  });
+  const sendDuration = new Histogram({
+    name: 'notifications_send_duration_seconds',
+    help: 'One SMTP send attempt, handed to the mailer to its answer (or failure)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const replies = new Counter({
+    name: 'notifications_smtp_replies_total',
+    help: "SMTP servers' answers to send attempts, by class: 2xx, 4xx, 5xx, or connection (no reply)",
+    labelNames: ['class'],
+    registers: [registry],
+  });
+  const deadLetters = new Counter({
+    name: 'notifications_dead_letters_total',
+    help: 'Messages sent to the dead-letter topic (malformed, or not of their topic’s producer)',
+    registers: [registry],
+  });
+  scrapeTimeGauge({
+    registry,
+    name: 'notifications_deliveries',
+    help: 'Deliveries by status, counted in the database',
+    labelNames: ['status'],
+    read: async () => {
+      const counts = new Map(DELIVERY_STATUSES.map((s) => [s, 0]));
+      for (const { status, count } of await deliveriesByStatus(db)) counts.set(status, count);
+      return [...counts].map(([status, value]) => ({ labels: { status }, value }));
+    },
+  });
+  scrapeTimeGauge({
+    registry,
+    name: 'notifications_awaiting_recipients',
+    help: 'Recipients whose emails wait for their events to reach notifications',
+    read: () => awaitedRecipients(db),
+  });
+
+  return {
+    registry,
+    onHandled(eventType, h) {
+      handled.inc({ type: eventType });
+      for (const d of h.decisions) {
+        decisions.inc({ kind: d.email, decision: d.kind, reason: d.kind === 'send' ? 'none' : d.reason });
+      }
+    },
+    onAttempt(o) {
+      const replyClass = smtpReplyClass(o);
+      if (replyClass === undefined) return;
+      replies.inc({ class: replyClass });
+      sendDuration.observe(Math.max(0, o.finishedAt.getTime() - o.startedAt.getTime()) / 1000);
+    },
+    consumer: {
+      onLag: ({ topic, partition, messages }) => lag.set({ topic, partition: String(partition) }, messages),
+      onDeadLettered: (count) => deadLetters.inc(count),
+      // Partitions move on a rebalance: a member that is not assigned reports no partition's lag.
+      onStateChange: (state) => {
+        if (state.phase !== 'assigned') lag.reset();
+      },
+    },
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    notificationsMetrics: NotificationsMetrics;
+  }
+}
+
+/** `GET /metrics` with notifications' series, and `app.notificationsMetrics` for the consumer and the worker. */
+export const notificationsMetricsPlugin = fp(
+  async (app: FastifyInstance, opts: { db: Database }) => {
+    const registry = createMetricsRegistry();
+    app.decorate('notificationsMetrics', createNotificationsMetrics(registry, opts.db));
+    await app.register(metricsPlugin, { registry });
+  },
+  { name: 'notifications-metrics' },
+);
