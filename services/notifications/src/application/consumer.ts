@@ -1,4 +1,11 @@
-import type { Bus, BusMessage, Consumer, ConsumerState, DecodedMessage } from '@sitemail/bus';
+import type {
+  Bus,
+  BusMessage,
+  Consumer,
+  ConsumerOptions,
+  ConsumerState,
+  DecodedMessage,
+} from '@sitemail/bus';
 import { MalformedMessageError } from '@sitemail/bus';
 import {
   type DecodeResult,
@@ -10,7 +17,8 @@ import {
 } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
-import { handleEvent } from './handle-event.ts';
+import { inEventSpan } from './event-span.ts';
+import { type HandledEvent, handleEvent } from './handle-event.ts';
 
 export const CONSUMER_GROUP = 'notifications';
 
@@ -80,6 +88,11 @@ export interface NotificationsConsumerOptions {
   onQueued?: () => void;
   /** Told when the consumer starts joining, is assigned, retries or stops (the app logs it). */
   onStateChange?: (state: ConsumerState) => void;
+  /** Told after each event was handled (committed), e.g. for metrics. */
+  onHandled?: (eventType: string, handled: HandledEvent) => void;
+  /** The bus's per-partition lag and dead-letter listeners (metrics.ts). */
+  onLag?: ConsumerOptions<unknown>['onLag'];
+  onDeadLettered?: ConsumerOptions<unknown>['onDeadLettered'];
   groupId?: string;
   clock?: () => Date;
   /** How long a delivery waits for a recipient not known yet (ms, default 24 h). */
@@ -101,13 +114,18 @@ export function createNotificationsConsumer(o: NotificationsConsumerOptions): Co
     decode: decodeOrSkipFleetMessage,
     deadLetterTopic: topics.notificationsDeadLetter,
     ...(o.onStateChange ? { onStateChange: o.onStateChange } : {}),
+    ...(o.onLag ? { onLag: o.onLag } : {}),
+    ...(o.onDeadLettered ? { onDeadLettered: o.onDeadLettered } : {}),
     handleBatch: async (batch: DecodedMessage<FleetEvent | undefined>[]) => {
       let queued = 0;
-      for (const { value } of batch) {
+      for (const { message, value } of batch) {
         if (value === undefined) continue; // a type added after this build (decodeOrSkipFleetMessage)
-        const handled = await handleEvent(o.db, value, o.siteConfig(), clock(), {
-          ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
-        });
+        const handled = await inEventSpan(message, value, () =>
+          handleEvent(o.db, value, o.siteConfig(), clock(), {
+            ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
+          }),
+        );
+        o.onHandled?.(value.type, handled);
         queued += handled.queued + handled.released;
       }
       if (queued > 0) o.onQueued?.();

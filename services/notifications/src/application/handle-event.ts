@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FleetEvent } from '@sitemail/contracts';
 import type { Database, Queryable } from '@sitemail/db';
+import { traceparentOf } from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
 import type { Decision } from '../domain/decision.ts';
 import { decideNotifications, recipientUserIdFor } from '../domain/policy.ts';
@@ -24,6 +25,8 @@ export interface HandledEvent {
 export interface HandleEventOptions {
   /** How long a delivery waits for a recipient not known yet (ms, default 24 h). */
   awaitRecipientMs?: number;
+  /** The trace context the deliveries keep for their send; default: the active one (the consumer's span). */
+  traceparent?: string | undefined;
 }
 
 /** The right-hand side of Message-IDs: the sender's domain, so receivers see a stable, plausible id. */
@@ -50,7 +53,9 @@ export async function handleEvent(
   now: Date,
   options: HandleEventOptions = {},
 ): Promise<HandledEvent> {
-  return db.transaction((tx) => handleEventIn(tx, event, site, now, options));
+  // Read here, outside the transaction: a pooled connection's callbacks need not run in our context.
+  const traceparent = options.traceparent ?? traceparentOf();
+  return db.transaction((tx) => handleEventIn(tx, event, site, now, { ...options, traceparent }));
 }
 
 export async function handleEventIn(
@@ -91,6 +96,7 @@ export async function handleEventIn(
   if (decisions.length === 0) return { duplicate: false, decisions, deliveryIds: [], queued: 0, released };
 
   const domain = messageIdDomain(site);
+  const traceparent = options.traceparent ?? traceparentOf() ?? null;
   const rows = decisions.map((d, index): NewDelivery => {
     const id = randomUUID();
     return {
@@ -112,6 +118,7 @@ export async function handleEventIn(
           : d.kind === 'await-recipient'
             ? awaitUntil.toISOString()
             : null,
+      traceparent,
     };
   });
   await insertDeliveries(tx, event, rows, now);
