@@ -8,7 +8,7 @@
 import { join, resolve } from 'node:path';
 import { busFromEnv } from '@sitemail/bus';
 import { openDatabase } from '@sitemail/db';
-import { createLogger, envVar, readServiceEnv, runUntilSignal } from '@sitemail/service-kit';
+import { createLogger, envVar, readServiceEnv, runUntilSignal, startTracing } from '@sitemail/service-kit';
 import { loadSiteConfig } from '@sitemail/site-config';
 import { startNotifications } from './main.ts';
 
@@ -31,6 +31,9 @@ await runUntilSignal({
       },
     });
     logger.level = env.logLevel;
+    // Opened first, closed last: spans of the shutdown itself are flushed too.
+    const tracing = await startTracing({ serviceName: 'sitemail-notifications', logger });
+    defer('tracing', () => tracing.shutdown());
     const siteConfig = loadSiteConfig(env.siteConfigPath, {
       logger: logger.child({ component: 'site-config' }),
     });

@@ -28,6 +28,8 @@ export interface NewDelivery {
   pending_event: FleetEvent | null;
   recipient_position: number | null;
   next_attempt_at: string | null;
+  /** W3C trace context of the event's handling, continued by the worker's send; null without one. */
+  traceparent: string | null;
 }
 
 /** Every delivery of one event, in one statement; (event_id, decision_index) is unique as a second guard. */
@@ -39,12 +41,14 @@ export async function insertDeliveries(
 ): Promise<void> {
   await tx.query(
     `INSERT INTO deliveries (id, event_id, event_type, decision_index, email_kind, user_id, recipient_address, status,
-       suppression_reason, message, message_id, pending_event, recipient_position, next_attempt_at, created_at, updated_at)
+       suppression_reason, message, message_id, pending_event, recipient_position, next_attempt_at, traceparent,
+       created_at, updated_at)
      SELECT d.id, $2, $3, d.decision_index, d.email_kind, d.user_id, d.recipient_address, d.status,
-       d.suppression_reason, d.message, d.message_id, d.pending_event, d.recipient_position, d.next_attempt_at, $4, $4
+       d.suppression_reason, d.message, d.message_id, d.pending_event, d.recipient_position, d.next_attempt_at,
+       d.traceparent, $4, $4
      FROM jsonb_to_recordset($1::jsonb) AS d(id uuid, decision_index int, email_kind text, user_id uuid,
        recipient_address text, status text, suppression_reason text, message jsonb, message_id text,
-       pending_event jsonb, recipient_position int, next_attempt_at timestamptz)`,
+       pending_event jsonb, recipient_position int, next_attempt_at timestamptz, traceparent text)`,
     [JSON.stringify(rows), event.id, event.type, now.toISOString()],
   );
 }
