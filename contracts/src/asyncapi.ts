@@ -56,6 +56,16 @@ function cloudEventsHeaders(type: EventType): JsonSchema {
         description: 'Equals the body `schemaVersion`',
       },
       'content-type': { type: 'string', const: CONTENT_TYPE },
+      // Optional: the fleet convention is CloudEvents; trace context is an addition producers may omit.
+      traceparent: {
+        type: 'string',
+        pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$',
+        description:
+          'Optional W3C Trace Context (https://www.w3.org/TR/trace-context/#traceparent-header) of what ' +
+          'caused the event: accounts sends the trace of the HTTP request and command, and notifications ' +
+          'continues it to the email it sends (header X-Sitemail-Trace-Id). A producer may omit it; a ' +
+          'consumer must accept a message without it, or with one it cannot parse, and start a trace of its own',
+      },
     },
   };
 }
