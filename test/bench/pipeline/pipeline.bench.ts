@@ -1,6 +1,6 @@
 /**
  * `npm run bench:pipeline [-- --n 5000 | --quick] [--concurrency 16] [--steady-n N] [--no-npm-start]
- *   [--no-build] [--cpu-prof DIR] [--log-level info] [--json FILE]`
+ *   [--no-build] [--cpu-prof DIR] [--node-args "--flag …"] [--log-level info] [--json FILE] [--logs DIR]`
  *
  * The pipeline as a user sees it: a command committed in accounts → outbox relay → Kafka →
  * notifications → SMTP accepted, with both services as separate processes on their production
@@ -30,7 +30,10 @@ const { values } = parseArgs({
     'no-npm-start': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    /** Node flags for both services, e.g. "--max-semi-space-size=2" (a knob the image could set). */
+    'node-args': { type: 'string' },
     json: { type: 'string' },
+    logs: { type: 'string' },
   },
 });
 
@@ -48,12 +51,13 @@ const options = {
   root,
   databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   n,
-  steadyN: count('steady-n', values['steady-n'], Math.max(20, Math.floor(n / 2))),
+  ...(values['steady-n'] ? { steadyN: count('steady-n', values['steady-n'], 1) } : {}),
   warmupN: count('warmup', values.warmup, Math.min(100, n), 0),
   concurrency: count('concurrency', values.concurrency, 16),
   partitions: count('partitions', values.partitions, 6),
   logLevel: values['log-level'] ?? 'info',
   npmStart: !values['no-npm-start'],
+  ...(values.logs ? { logsDir: resolve(values.logs) } : {}),
   ...(values['cpu-prof']
     ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`] }
     : {}),

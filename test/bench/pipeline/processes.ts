@@ -4,7 +4,7 @@
  * `npm start`; their memory read from /proc (VmHWM is the kernel's peak resident set of a process,
  * so no sampling can miss a spike).
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SinkReport } from './sink.ts';
@@ -268,4 +268,14 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** Plain `node -e 0`, start to exit, median of 3: the machine's speed at the moment, to read the other figures by. */
+export function plainNodeStartMs(): number {
+  const runs = [0, 1, 2].map(() => {
+    const started = now();
+    spawnSync(process.execPath, ['-e', '0']);
+    return now() - started;
+  });
+  return runs.sort((a, b) => a - b)[1]!;
 }

@@ -95,7 +95,15 @@ export function reportLines(r: BenchResults): string[] {
       .join(', ')}`;
   lines.push(cpuLine('the burst', r.throughput.cpuSeconds, r.throughput.seconds));
   lines.push(cpuLine('raw nodemailer', r.raw.cpuSeconds, r.raw.seconds));
-  lines.push(`  load average at the end: ${r.loadAverage.map((l) => l.toFixed(2)).join(' ')}`);
+  const stages = r.steady.stages;
+  if (typeof stages === 'string') lines.push(`  steady latency by stage: ${stages}`);
+  else {
+    lines.push('  steady latency by stage (p50 / p99):');
+    for (const st of stages) lines.push(`    ${st.stage.padEnd(44)} ${ms(st.p50)} / ${ms(st.p99)}`);
+  }
+  lines.push(
+    `  machine: load average ${r.loadAverage.map((l) => l.toFixed(2)).join(' ')} at the end; plain \`node -e 0\` took ${ms(r.nodeStartMs)} (idle: ~40-60 ms)`,
+  );
   lines.push(
     `  settings: ${Object.entries(r.settings)
       .map(([k, v]) => `${k}=${v}`)

@@ -5,24 +5,35 @@
  * from its commit (the 201) to its email's accept; then the exactly-once check over every command,
  * the services' peak RSS, and finally `npm start` on its own.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../e2e/processes.ts';
 import { bootstrapAdmin, burst, Ledger, rawPooled, steady } from './drive.ts';
-import { cpuSeconds, measureNpmStart, type NpmStartFigures, processTree, procStatus } from './processes.ts';
+import {
+  cpuSeconds,
+  measureNpmStart,
+  type NpmStartFigures,
+  plainNodeStartMs,
+  processTree,
+  procStatus,
+} from './processes.ts';
 import { startPipelineStack } from './stack.ts';
+import { type StageFigures, stageBreakdown } from './stages.ts';
 
 export interface BenchOptions {
   root: string;
   databaseUrl: string;
   n: number;
-  steadyN: number;
+  /** Commands of the steady phase; default: about 40 s of it at its rate, at least 100, at most n/2. */
+  steadyN?: number;
   warmupN: number;
   concurrency: number;
   partitions: number;
   logLevel: string;
   npmStart: boolean;
+  /** Where to write both services' output (pino JSON lines) at the end, for looking into a figure. */
+  logsDir?: string;
   nodeArgs?: string[];
   env?: Record<string, string>;
   log(line: string): void;
@@ -59,6 +70,8 @@ export interface BenchResults {
     commandP99: number;
     behindMs: number;
     missing: number;
+    /** Where the latency goes (from the services' tables), or why that is unknown. */
+    stages: StageFigures[] | string;
   };
   exactlyOnce: {
     commands: number;
@@ -71,6 +84,8 @@ export interface BenchResults {
   failures: string[];
   npmStart: NpmStartFigures | undefined;
   loadAverage: number[];
+  /** `node -e 0`, start to exit, median of 3: how fast this machine is right now (idle: ~40-60 ms). */
+  nodeStartMs: number;
 }
 
 export const percentile = (sorted: number[], p: number) =>
@@ -79,6 +94,7 @@ export const percentile = (sorted: number[], p: number) =>
     : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 export async function runBench(o: BenchOptions): Promise<BenchResults> {
+  const nodeStartMs = plainNodeStartMs();
   o.log(`starting the pipeline (Postgres, Kafka mock cluster, SMTP sink, both services built)…`);
   const stack = await startPipelineStack(o);
   const cpu = () => ({
@@ -140,8 +156,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     };
 
     const ratePerSecond = Math.max(1, throughput.rate / 2);
-    o.log(`steady: ${o.steadyN} commands at ${ratePerSecond.toFixed(0)}/s…`);
-    const st = await steady({ ...drive, phase: 'steady', n: o.steadyN, ratePerSecond });
+    const steadyN =
+      o.steadyN ?? Math.max(1, Math.min(Math.floor(o.n / 2), Math.max(100, Math.round(ratePerSecond * 40))));
+    o.log(`steady: ${steadyN} commands at ${ratePerSecond.toFixed(1)}/s…`);
+    const st = await steady({ ...drive, phase: 'steady', n: steadyN, ratePerSecond });
     all.push(...st.recipients);
     const stDone = await ledger.received(st.recipients, 60_000);
     const latencies: number[] = [];
@@ -154,6 +172,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
     latencies.sort((a, b) => a - b);
     commands.sort((a, b) => a - b);
+    const stages = await stageBreakdown(stack.databaseUrl, st.recipients, ledger);
 
     // Late duplicates (a redelivery, a second send) would arrive after the first copy: give them a moment.
     await new Promise((r) => setTimeout(r, 2000));
@@ -179,6 +198,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       },
     };
     const loadAverage = loadavg();
+    if (o.logsDir) {
+      mkdirSync(o.logsDir, { recursive: true });
+      for (const service of [stack.accounts, stack.notifications])
+        writeFileSync(join(o.logsDir, `${service.name}.log`), service.output());
+    }
     await stack.stop();
 
     let npmStart: NpmStartFigures | undefined;
@@ -214,11 +238,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         commandP99: percentile(commands, 99),
         behindMs: st.behindMs,
         missing: stDone.missing,
+        stages,
       },
       exactlyOnce,
       failures: ledger.failures,
       npmStart,
       loadAverage,
+      nodeStartMs,
     };
   } catch (err) {
     const tail = (s: string) => s.split('\n').slice(-30).join('\n');

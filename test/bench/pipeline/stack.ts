@@ -19,6 +19,8 @@ export interface PipelineStack {
   notifications: Service;
   sink: Sink;
   kafka: TestKafka;
+  /** This run's database (dropped by `stop`). */
+  databaseUrl: string;
   /** The services' environment (without secrets' values), for the report. */
   settings: Record<string, string>;
   stop(): Promise<void>;
@@ -120,6 +122,7 @@ export async function startPipelineStack(o: StackOptions): Promise<PipelineStack
       notifications,
       sink,
       kafka,
+      databaseUrl: url.toString(),
       settings: {
         DATABASE_URL: `${url.protocol}//${url.host}/${dbName}`,
         KAFKA_BROKERS: common.KAFKA_BROKERS,
