@@ -48,6 +48,8 @@ export interface StackOptions {
   label: string;
   /** Changes to the default site config (SMTP to the test server, builtin and github sign-in). */
   site?: (defaults: SiteConfigFile) => SiteConfigFile;
+  /** More environment for both services (e.g. the OTEL_* variables of a test collector). */
+  env?: Record<string, string>;
 }
 
 /** A Postgres database of its own for one stack, dropped afterwards; each service makes its schema in it. */
@@ -135,6 +137,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       LINK_TOKEN_KEY: generateLinkTokenKey('e2e'),
       LOG_LEVEL: 'info',
       ...(postgres ? { DATABASE_URL: postgres.url } : {}),
+      ...opts.env,
     };
     const processDir = (name: string) => {
       const d = join(dir, name);
