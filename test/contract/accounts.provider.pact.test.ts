@@ -22,6 +22,7 @@ import { createEventStore, type StoredEvent } from '@sitemail/event-store';
 import { staticSiteConfig } from '@sitemail/site-config';
 import { type TestDatabase, testDatabase } from '@sitemail/testkit';
 import { type Accounts, createAccounts } from '../../services/accounts/src/application/accounts.ts';
+import { withPersonalData } from '../../services/accounts/src/store/personal-data.ts';
 import { KEY_METADATA, messages, PACT_FILE, PROVIDER, type ProviderState, states } from './pact.ts';
 
 type MessageBuilder = (event: StoredEvent) => OutgoingMessage;
@@ -58,8 +59,11 @@ async function verificationCode(userId: string, email: string): Promise<string> 
   );
 }
 
-/** The user's events as stored, read back the way the outbox relay reads them. */
-const readBack = (userId: string) => createEventStore(db).readStream(userId);
+/**
+ * The user's events as the relay publishes them: read from the store and their personal fields
+ * opened (the relay's publisher does that just before Kafka, store/published-events.ts).
+ */
+const readBack = (userId: string) => withPersonalData(db, createEventStore(db)).readStream(userId);
 
 /**
  * Puts accounts in each provider state through its own commands, and answers the user whose

@@ -152,8 +152,15 @@ function ingredients(): Ingredients {
         // boundary value in the other field is what the service has to deal with.
         case 'userId':
           if (op.service === 'notifications') return [user.id, admin.id];
-          // Not the non-admin user on the site-admin route: the fuzz would make it an admin.
-          return op.path.endsWith('/site-admin') ? [admin.id, 'me'] : [user.id, admin.id, 'me'];
+          // Not the non-admin user on the site-admin route: the fuzz would make it an admin; nor on
+          // the deletion routes, where the fuzz would delete the user whose key the other requests use.
+          if (op.path.endsWith('/site-admin')) return [admin.id, 'me'];
+          if (
+            op.path === '/users/{userId}/delete' ||
+            (op.path === '/users/{userId}' && op.method === 'DELETE')
+          )
+            return ['me', admin.id];
+          return [user.id, admin.id, 'me'];
         case 'email':
           return [user.secondEmail, user.email, admin.email];
         case 'keyId':

@@ -21,6 +21,7 @@ import type { ScryptCost } from './application/passwords.ts';
 import { authPlugin } from './http/auth.ts';
 import { accountsChallenge, accountsProblem } from './http/problems.ts';
 import { apiKeyRoutes } from './http/routes/api-keys.ts';
+import { deletionRoutes } from './http/routes/deletion.ts';
 import { emailRoutes } from './http/routes/emails.ts';
 import { invitationRoutes } from './http/routes/invitations.ts';
 import { linkRoutes } from './http/routes/links.ts';
@@ -82,6 +83,7 @@ const routes: FastifyPluginAsyncTypebox<AccountsAppOptions> = async (app, opts) 
   const rateLimits = { ...defaultRateLimits, ...opts.rateLimits };
   const routeOptions = { accounts: app.accounts, rateLimits };
   await app.register(userRoutes, routeOptions);
+  await app.register(deletionRoutes, routeOptions);
   await app.register(emailRoutes, routeOptions);
   await app.register(apiKeyRoutes, routeOptions);
   await app.register(invitationRoutes, routeOptions);

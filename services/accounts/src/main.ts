@@ -18,6 +18,7 @@ import { type AccountsAppOptions, accountsApp } from './app.ts';
 import { toAccountsMessage } from './messages.ts';
 import { ACCOUNTS_RELAY_NAME } from './metrics.ts';
 import { prepareAccountsDatabase } from './store/prepare.ts';
+import { openingPublisher } from './store/published-events.ts';
 
 export interface StartAccountsOptions {
   port: number;
@@ -64,7 +65,8 @@ const outboxRelayPlugin = fp(
     const publisher = await opts.bus.publisher();
     const relay = createOutboxRelay({
       db: opts.db,
-      publisher,
+      // The relay reads events sealed (store/personal-data.ts); they are opened just before Kafka.
+      publisher: openingPublisher(opts.db, publisher),
       topic: topics.accountsEvents,
       toMessage: toAccountsMessage,
       name: ACCOUNTS_RELAY_NAME,

@@ -2,6 +2,7 @@ import { type AccountsDeps, createContext } from './context.ts';
 import { addressUseCases } from './use-cases/addresses.ts';
 import { apiKeyUseCases } from './use-cases/api-keys.ts';
 import { authenticationUseCases } from './use-cases/authentication.ts';
+import { deleteUserUseCases } from './use-cases/delete-user.ts';
 import { invitationUseCases } from './use-cases/invitations.ts';
 import { passwordUseCases } from './use-cases/passwords.ts';
 import { queryUseCases } from './use-cases/queries.ts';
@@ -27,6 +28,7 @@ export function createAccounts(deps: AccountsDeps) {
     ...siteAdminUseCases(ctx),
     ...invitationUseCases(ctx),
     ...authenticationUseCases(ctx),
+    ...deleteUserUseCases(ctx),
   };
 }
 

@@ -9,6 +9,7 @@ import {
   type UserEvent,
   userDecider,
 } from '../domain/user/index.ts';
+import { isShredded, withPersonalData } from '../store/personal-data.ts';
 import { createProjection } from '../store/projection.ts';
 import { createQueries, type Queries, type UserView } from '../store/queries.ts';
 import { violatedUniqueRule } from '../store/unique-violations.ts';
@@ -51,10 +52,18 @@ export interface AccountsContext {
 }
 
 const toUserEvent = (e: StoredEvent): UserEvent =>
-  ({ type: e.type, data: e.data, userId: e.streamId, time: e.time }) as UserEvent;
+  ({
+    type: e.type,
+    data: e.data,
+    userId: e.streamId,
+    time: e.time,
+    ...(isShredded(e) ? { shredded: true } : {}),
+  }) as UserEvent;
 
 export function createContext(deps: AccountsDeps): AccountsContext {
-  const { db, eventStore, linkTokenKey } = deps;
+  const { db, linkTokenKey } = deps;
+  // Personal fields are sealed under the user's data key on the way in and opened on the way out.
+  const eventStore = withPersonalData(db, deps.eventStore);
   const clock = deps.clock ?? (() => new Date());
   const passwordCost = deps.passwordCost ?? DEFAULT_SCRYPT_COST;
   const queries = createQueries(db);

@@ -11,6 +11,8 @@ const documented = [
   'PUT /external-accounts/{provider}/{externalId}',
   'GET /users/{userId}',
   'PUT /users/{userId}/site-admin',
+  'DELETE /users/{userId}',
+  'POST /users/{userId}/delete',
   'PUT /users/{userId}/password',
   'POST /users/{userId}/emails',
   'DELETE /users/{userId}/emails/{email}',

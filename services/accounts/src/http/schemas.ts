@@ -28,6 +28,7 @@ export const problems = {
   403: problemResponse('Authenticated, but not allowed'),
   404: problemResponse('No such user, address, key or link'),
   409: problemResponse('Duplicate, or a state or version conflict'),
+  410: problemResponse('The user is deleted'),
   429: problemResponse('Rate limited, or a verification email was sent too recently'),
 } as const;
 

@@ -95,4 +95,22 @@ CREATE TABLE password_attempts (
 );
 `,
   },
+  {
+    // Deletion for real (issue 13). `user_data_keys`: the per-user key of the personal fields of the
+    // user's events (store/personal-data.ts), outside the event log; deleted with the user. A
+    // deleted user keeps a tombstone row in `users` (id, origin, created_at, deleted_at) with every
+    // personal column null, so the username and address are free again.
+    id: '003-user-deletion',
+    sql: `
+CREATE TABLE user_data_keys (
+  user_id text PRIMARY KEY,
+  data_key text NOT NULL,
+  created_at timestamptz NOT NULL
+);
+ALTER TABLE users ALTER COLUMN username DROP NOT NULL;
+ALTER TABLE users ALTER COLUMN primary_email DROP NOT NULL;
+ALTER TABLE users ADD COLUMN deleted_at timestamptz;
+CREATE INDEX link_tokens_expires_at ON link_tokens (expires_at);
+`,
+  },
 ];

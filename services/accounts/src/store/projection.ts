@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type AccountsEventData, type LinkTokenKey, openToken, type SealedToken } from '@sitemail/contracts';
 import type { Queryable } from '@sitemail/db';
 import type { StoredEvent } from '@sitemail/event-store';
+import { isShredded } from './personal-data.ts';
 
 export const tokenSha256 = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
 
@@ -55,6 +56,13 @@ export function createProjection(linkTokenKey: LinkTokenKey) {
     const event = { type: stored.type, data: stored.data } as AccountsEventData;
     const userId = stored.streamId;
     const at = stored.time;
+    // Replaying a deleted user's stream (a rebuild): its personal fields are gone. The user's row is
+    // made from what is left, the rest is what `UserDeleted` removes anyway, so the rebuilt rows
+    // are the ones the deletion left.
+    if (isShredded(stored)) {
+      if (event.type === 'UserCreated') await projectShreddedUser(tx, stored);
+      return;
+    }
     switch (event.type) {
       case 'UserCreated': {
         const d = event.data;
@@ -153,6 +161,7 @@ export function createProjection(linkTokenKey: LinkTokenKey) {
         return;
       }
       case 'UserDeleted':
+        await eraseUser(tx, userId, at);
         return;
       default: {
         const unexpected: never = event;
@@ -166,4 +175,43 @@ export function createProjection(linkTokenKey: LinkTokenKey) {
     const last = events.at(-1);
     if (last) await tx.query('UPDATE users SET version = $2 WHERE id = $1', [last.streamId, last.position]);
   };
+}
+
+/** The row of a user whose `UserCreated` is shredded: its facts without the personal ones. */
+async function projectShreddedUser(tx: Queryable, stored: StoredEvent) {
+  const d = stored.data as { origin: string; authProvider: { type: string }; siteAdmin: boolean };
+  await tx.query(
+    `INSERT INTO users (id, origin, auth_provider, site_admin, created_at, version)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [stored.streamId, d.origin, d.authProvider.type, d.siteAdmin, stored.time, stored.position],
+  );
+}
+
+/**
+ * What `UserDeleted` leaves in the read models: a tombstone row in `users` with every personal
+ * column null (the username and address are free again), and nothing else of the user: addresses,
+ * API keys (they stop at once), password, links, invitations they sent or that named them, the
+ * throttle's records of their logins.
+ */
+async function eraseUser(tx: Queryable, userId: string, at: string) {
+  await tx.query(
+    `DELETE FROM password_attempts WHERE subject = $2
+       OR subject IN (SELECT 'login:' || lower(username) FROM users WHERE id = $1 AND username IS NOT NULL)
+       OR subject IN (SELECT 'login:' || email FROM user_emails WHERE user_id = $1)`,
+    [userId, `user:${userId}`],
+  );
+  await tx.query(
+    `DELETE FROM link_tokens WHERE user_id = $1
+       OR invitation_id IN (SELECT id FROM invitations WHERE inviter_id = $1 OR invitee_user_id = $1)`,
+    [userId],
+  );
+  await tx.query('DELETE FROM invitations WHERE inviter_id = $1 OR invitee_user_id = $1', [userId]);
+  await tx.query('DELETE FROM user_emails WHERE user_id = $1', [userId]);
+  await tx.query('DELETE FROM api_keys WHERE user_id = $1', [userId]);
+  await tx.query('DELETE FROM passwords WHERE user_id = $1', [userId]);
+  await tx.query(
+    `UPDATE users SET username = NULL, display_name = NULL, external_id = NULL, primary_email = NULL,
+       site_admin = false, deleted_at = $2 WHERE id = $1`,
+    [userId, at],
+  );
 }

@@ -65,7 +65,7 @@ interface UserRow {
 export function createQueries(db: Queryable) {
   async function user(id: string): Promise<UserView | null> {
     const { rows } = await db.query<UserRow>(
-      `SELECT u.*, EXISTS (SELECT 1 FROM passwords p WHERE p.user_id = u.id) AS has_password FROM users u WHERE u.id = $1`,
+      `SELECT u.*, EXISTS (SELECT 1 FROM passwords p WHERE p.user_id = u.id) AS has_password FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL`,
       [id],
     );
     const row = rows[0];
@@ -125,6 +125,15 @@ export function createQueries(db: Queryable) {
         [provider, externalId],
       );
       return rows[0]?.id ?? null;
+    },
+
+    /** Site admins other than `userId` that are not deleted (the last one cannot be deleted). */
+    async otherSiteAdmins(userId: string): Promise<number> {
+      const { rows } = await db.query<{ n: number | string }>(
+        'SELECT count(*) AS n FROM users WHERE site_admin AND deleted_at IS NULL AND id <> $1',
+        [userId],
+      );
+      return Number(rows[0]?.n ?? 0);
     },
 
     async anyUser(): Promise<boolean> {

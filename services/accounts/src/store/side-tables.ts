@@ -44,3 +44,16 @@ export async function usePasswordLinks(tx: Queryable, userId: string, at: string
     [userId, at],
   );
 }
+
+/**
+ * Site admins left once this transaction's deletion is projected, counted under a lock that
+ * deletions take in turn: two admins deleting each other at once cannot both succeed and leave
+ * the site without one (the second counts after the first committed).
+ */
+export async function siteAdminsLeftAfterDeletion(tx: Queryable): Promise<number> {
+  await tx.query("SELECT pg_advisory_xact_lock(hashtext('accounts:user-deletion'))");
+  const { rows } = await tx.query<{ n: number | string }>(
+    'SELECT count(*) AS n FROM users WHERE site_admin AND deleted_at IS NULL',
+  );
+  return Number(rows[0]?.n ?? 0);
+}

@@ -12,6 +12,7 @@ import { accountsApp } from '../app.ts';
 import type { RateLimits } from '../http/routes/options.ts';
 import { toAccountsEvent } from '../messages.ts';
 import { eventsInCommitOrder, streamIds } from '../store/event-log.ts';
+import { isShredded, withPersonalData } from '../store/personal-data.ts';
 import { prepareAccountsDatabase } from '../store/prepare.ts';
 
 export const smtpSite: StaticSiteConfigInput = {
@@ -47,7 +48,8 @@ export async function startHarness(
 ): Promise<Harness> {
   const db = opts.db ?? (await testDatabase('accounts'));
   await prepareAccountsDatabase(db);
-  const eventStore = createEventStore(db);
+  // As the service reads it: personal fields opened (the raw rows hold them sealed).
+  const eventStore = withPersonalData(db, createEventStore(db));
   const siteConfig = staticSiteConfig(opts.site ?? smtpSite);
   const linkTokenKey = parseLinkTokenKey(generateLinkTokenKey('test'));
   const clock = {
@@ -78,7 +80,9 @@ export async function startHarness(
       // Whatever a suite made the service append must be what the contracts promise consumers.
       const streams = await streamIds(db);
       const stored = (await Promise.all(streams.map((id) => eventStore.readStream(id)))).flat();
+      // A deleted user's events lack their (shredded) personal fields: the relay never publishes them.
       const invalid = stored
+        .filter((e) => !isShredded(e))
         .map(toAccountsEvent)
         .map((event) => ({ type: event.type, problems: validateEvent(event) }))
         .filter((r) => r.problems.length > 0);
