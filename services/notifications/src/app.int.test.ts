@@ -181,6 +181,35 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
     assert.ok(sent.sentAt);
   });
 
+  it("shows the queue's state and each delivery's give-up time (its link's expiry for a verification)", async () => {
+    const queue = await get('/deliveries/queue', ADMIN_KEY);
+    assert.equal(queue.statusCode, 200);
+    assert.deepEqual(queue.json(), { state: 'sending', summary: 'sending' });
+    assert.equal((await get('/deliveries/queue', USER_KEY)).statusCode, 403);
+    const list = (await get('/deliveries', ADMIN_KEY)).json();
+    assert.equal(list.queue, 'sending');
+    const verification = (await get(`/deliveries/${ids.verification}`, ADMIN_KEY)).json();
+    assert.equal(verification.status, 'sent');
+    // The sooner of its maximum age (120 h by default) and its link's expiry.
+    const { rows } = await db.query<{ expires: string; created_at: Date }>(
+      "SELECT message->'link'->>'expiresAt' AS expires, created_at FROM deliveries WHERE id = $1",
+      [ids.verification],
+    );
+    const maxAge = new Date(rows[0]!.created_at).getTime() + 120 * 3_600_000;
+    const expected = Math.min(maxAge, new Date(rows[0]!.expires).getTime());
+    assert.equal(verification.giveUpAt, new Date(expected).toISOString());
+    // The 550 5.1.1 of the first email: final, and the address's problem.
+    const details = await Promise.all(
+      [ids.adminKey, ids.oldKey, ids.verification].map(async (id) =>
+        (await get(`/deliveries/${id}`, ADMIN_KEY)).json(),
+      ),
+    );
+    const failed = details.find((d) => d.status === 'failed');
+    assert.equal(failed.failureReason, 'rejected');
+    assert.equal(failed.replyScope, 'address');
+    assert.equal(failed.attempts[0].replyScope, 'address');
+  });
+
   it('answers 404 for an unknown delivery and 400 naming the field for bad input, as problem+json', async () => {
     const missing = await get('/deliveries/00000000-0000-4000-8000-000000000000', ADMIN_KEY);
     assert.equal(missing.statusCode, 404);
@@ -204,7 +233,14 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
     const doc = (await get('/openapi.json')).json();
     assert.equal(doc.openapi, '3.1.0');
     const paths = Object.keys(doc.paths).sort();
-    assert.deepEqual(paths, ['/deliveries', '/deliveries/{id}', '/healthz', '/readyz', '/test-email']);
+    assert.deepEqual(paths, [
+      '/deliveries',
+      '/deliveries/queue',
+      '/deliveries/{id}',
+      '/healthz',
+      '/readyz',
+      '/test-email',
+    ]);
     assert.ok(doc.paths['/deliveries'].get.parameters.some((p: { name: string }) => p.name === 'status'));
     assert.ok(
       doc.paths['/deliveries/{id}'].get.responses['200'].content['application/json'].schema.properties

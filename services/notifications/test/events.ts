@@ -52,11 +52,16 @@ export class Stream {
     });
   }
 
-  verificationRequested(email: string, token = 'verify-token-1') {
+  /** The link expires a week from now by default: an email whose link expired is not sent. */
+  verificationRequested(
+    email: string,
+    token = 'verify-token-1',
+    expiresAt = new Date(Date.now() + 7 * 24 * 3_600_000).toISOString(),
+  ) {
     return this.next('EmailVerificationRequested', {
       email,
       token: this.seal(token, 'EmailVerificationRequested'),
-      expiresAt: '2026-11-26T10:00:00.000Z',
+      expiresAt,
     });
   }
 
