@@ -20,6 +20,7 @@ import { apiKeyAuthenticator } from './http/admin-auth.ts';
 import { deliveryRoutes } from './http/deliveries.ts';
 import { notificationsChallenge } from './http/problem.ts';
 import { testEmailRoutes } from './http/test-email.ts';
+import { notificationsMetricsPlugin } from './metrics.ts';
 
 import { createMailer } from './smtp/index.ts';
 import type { Mailer } from './smtp/types.ts';
@@ -31,7 +32,7 @@ export interface WorkerSettings {
   pollIntervalMs?: number;
   /** SMTP connections kept open, and emails in flight (default 5). */
   poolSize?: number;
-  /** A safety cap on attempts (default 1000); deliveries are retried by time (`email.delivery.maxAgeHours`). */
+  /** Attempts before a delivery fails for good (default 8). */
   maxAttempts?: number;
   backoff?: Partial<BackoffOptions>;
   /** A claim older than this is a crashed worker's (ms, default 120 000). */
@@ -111,6 +112,7 @@ const workerPlugin = fp<{
       ...(s.backoff !== undefined ? { backoff: s.backoff } : {}),
       ...(s.claimTimeoutMs !== undefined ? { claimTimeoutMs: s.claimTimeoutMs } : {}),
       ...(s.workerId !== undefined ? { workerId: s.workerId } : {}),
+      onAttempt: app.notificationsMetrics.onAttempt,
     });
     app.decorate('deliveryWorker', worker);
     app.addHook('onReady', async () => worker.start());
@@ -137,7 +139,13 @@ const consumerPlugin = fp<{
       db: app.notificationsDb,
       siteConfig: o.siteConfig,
       onQueued: () => app.deliveryWorker?.wake(),
-      onStateChange: (state) => logConsumerState(log, state),
+      onStateChange: (state) => {
+        app.notificationsMetrics.consumer.onStateChange(state);
+        logConsumerState(log, state);
+      },
+      onHandled: app.notificationsMetrics.onHandled,
+      onLag: app.notificationsMetrics.consumer.onLag,
+      onDeadLettered: app.notificationsMetrics.consumer.onDeadLettered,
       ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
     });
     app.decorate('consumerRunning', () => consumer.state().phase === 'assigned');
@@ -170,7 +178,7 @@ const docs = {
   tags: [
     { name: 'deliveries', description: 'The delivery log' },
     { name: 'admin', description: 'Site admin tools' },
-    { name: 'operations', description: 'Liveness and readiness' },
+    { name: 'operations', description: 'Liveness, readiness and metrics' },
   ],
 };
 
@@ -195,6 +203,8 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
     await app.register(securityHeadersPlugin);
     await app.register(problemsPlugin, { wwwAuthenticate: notificationsChallenge });
     await app.register(docsPlugin, docs);
+    // Before the routes: its onResponse hook times every answer (GET /metrics, notifications_* series).
+    await app.register(notificationsMetricsPlugin, { db: o.db });
     const settings = o.worker === undefined ? {} : o.worker;
     await app.register(dbPlugin, { db: o.db, migrate: o.migrate ?? true });
     await app.register(mailerPlugin, {
@@ -210,34 +220,11 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
     await app.register(healthPlugin, { checks: readinessChecks(app, o) });
 
     const authenticate = apiKeyAuthenticator(o.db);
-    await app.register(deliveryRoutes, {
-      db: o.db,
-      authenticate,
-      queueState: () => app.deliveryWorker?.queueState(),
-      maxAgeHours: () => o.siteConfig()['email.delivery.maxAgeHours'],
-    });
-    // A test email the saved settings got through resumes a paused queue at once.
-    await app.register(testEmailRoutes, {
-      siteConfig: o.siteConfig,
-      authenticate,
-      mailer: resumingOnSuccess(app.mailer, () => app.deliveryWorker?.relayAnswered()),
-    });
+    await app.register(deliveryRoutes, { db: o.db, authenticate });
+    await app.register(testEmailRoutes, { siteConfig: o.siteConfig, authenticate, mailer: app.mailer });
   },
   { name: 'notifications-app' },
 );
-
-/** The mailer, telling `onSuccess` of each email it got through. */
-function resumingOnSuccess(mailer: Mailer, onSuccess: () => void): Mailer {
-  return {
-    ...mailer,
-    send: async (email) => {
-      const sent = await mailer.send(email);
-      onSuccess();
-      return sent;
-    },
-    close: () => mailer.close(),
-  };
-}
 
 /** The consumer's state in words for /readyz and the logs, e.g. "joining group notifications (12 s)". */
 export function describeConsumer(state: ConsumerState, now = Date.now()): string {

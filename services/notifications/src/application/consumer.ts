@@ -1,4 +1,11 @@
-import type { Bus, BusMessage, Consumer, ConsumerState, DecodedMessage } from '@sitemail/bus';
+import type {
+  Bus,
+  BusMessage,
+  Consumer,
+  ConsumerOptions,
+  ConsumerState,
+  DecodedMessage,
+} from '@sitemail/bus';
 import { MalformedMessageError } from '@sitemail/bus';
 import {
   type DecodeResult,
@@ -11,7 +18,7 @@ import {
 import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import { inEventSpan } from './event-span.ts';
-import { handleEvent } from './handle-event.ts';
+import { type HandledEvent, handleEvent } from './handle-event.ts';
 
 export const CONSUMER_GROUP = 'notifications';
 
@@ -81,6 +88,11 @@ export interface NotificationsConsumerOptions {
   onQueued?: () => void;
   /** Told when the consumer starts joining, is assigned, retries or stops (the app logs it). */
   onStateChange?: (state: ConsumerState) => void;
+  /** Told after each event was handled (committed), e.g. for metrics. */
+  onHandled?: (eventType: string, handled: HandledEvent) => void;
+  /** The bus's per-partition lag and dead-letter listeners (metrics.ts). */
+  onLag?: ConsumerOptions<unknown>['onLag'];
+  onDeadLettered?: ConsumerOptions<unknown>['onDeadLettered'];
   groupId?: string;
   clock?: () => Date;
   /** How long a delivery waits for a recipient not known yet (ms, default 24 h). */
@@ -102,6 +114,8 @@ export function createNotificationsConsumer(o: NotificationsConsumerOptions): Co
     decode: decodeOrSkipFleetMessage,
     deadLetterTopic: topics.notificationsDeadLetter,
     ...(o.onStateChange ? { onStateChange: o.onStateChange } : {}),
+    ...(o.onLag ? { onLag: o.onLag } : {}),
+    ...(o.onDeadLettered ? { onDeadLettered: o.onDeadLettered } : {}),
     handleBatch: async (batch: DecodedMessage<FleetEvent | undefined>[]) => {
       let queued = 0;
       for (const { message, value } of batch) {
@@ -111,6 +125,7 @@ export function createNotificationsConsumer(o: NotificationsConsumerOptions): Co
             ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
           }),
         );
+        o.onHandled?.(value.type, handled);
         queued += handled.queued + handled.released;
       }
       if (queued > 0) o.onQueued?.();
