@@ -32,7 +32,7 @@ export interface WorkerSettings {
   pollIntervalMs?: number;
   /** SMTP connections kept open, and emails in flight (default 5). */
   poolSize?: number;
-  /** Attempts before a delivery fails for good (default 8). */
+  /** A safety cap on attempts (default 1000); deliveries are retried by time (`email.delivery.maxAgeHours`). */
   maxAttempts?: number;
   backoff?: Partial<BackoffOptions>;
   /** A claim older than this is a crashed worker's (ms, default 120 000). */
@@ -220,11 +220,34 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
     await app.register(healthPlugin, { checks: readinessChecks(app, o) });
 
     const authenticate = apiKeyAuthenticator(o.db);
-    await app.register(deliveryRoutes, { db: o.db, authenticate });
-    await app.register(testEmailRoutes, { siteConfig: o.siteConfig, authenticate, mailer: app.mailer });
+    await app.register(deliveryRoutes, {
+      db: o.db,
+      authenticate,
+      queueState: () => app.deliveryWorker?.queueState(),
+      maxAgeHours: () => o.siteConfig()['email.delivery.maxAgeHours'],
+    });
+    // A test email the saved settings got through resumes a paused queue at once.
+    await app.register(testEmailRoutes, {
+      siteConfig: o.siteConfig,
+      authenticate,
+      mailer: resumingOnSuccess(app.mailer, () => app.deliveryWorker?.relayAnswered()),
+    });
   },
   { name: 'notifications-app' },
 );
+
+/** The mailer, telling `onSuccess` of each email it got through. */
+function resumingOnSuccess(mailer: Mailer, onSuccess: () => void): Mailer {
+  return {
+    ...mailer,
+    send: async (email) => {
+      const sent = await mailer.send(email);
+      onSuccess();
+      return sent;
+    },
+    close: () => mailer.close(),
+  };
+}
 
 /** The consumer's state in words for /readyz and the logs, e.g. "joining group notifications (12 s)". */
 export function describeConsumer(state: ConsumerState, now = Date.now()): string {

@@ -11,9 +11,11 @@ import {
 } from '../store/queue.ts';
 import { type AttemptContext, attemptDelivery } from './attempt.ts';
 import { type BackoffOptions, defaultBackoff } from './backoff.ts';
+import type { QueueState, RelayBreakerOptions } from './circuit-breaker.ts';
 import { inDeliverySpan } from './delivery-span.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { OutcomeRecorder } from './outcomes.ts';
+import { RelayPause } from './relay-pause.ts';
 import { defaultSendRate, SendRate, type SendRateOptions } from './send-rate.ts';
 
 export interface WorkerLogger {
@@ -45,9 +47,16 @@ export interface DeliveryWorkerOptions {
   claimTimeoutMs?: number;
   /** A send taking longer than this counts as a connection failure (and is retried). Default 60 s. */
   sendTimeoutMs?: number;
-  /** Attempts before a delivery fails for good. Default 8. */
+  /**
+   * A safety cap on attempts; deliveries are retried by time (`email.delivery.maxAgeHours`, or
+   * until their link expires). Default 1000: far above the ~120 tries of 5 days at the default
+   * backoff, it only bounds a delivery whose every try is lost (a send that hangs the process,
+   * its claim expiring each time) or a backoff configured to nothing.
+   */
   maxAttempts?: number;
   backoff?: Partial<BackoffOptions>;
+  /** When the queue pauses for a relay that refuses the sender or does not answer, and how it probes. */
+  breaker?: Partial<RelayBreakerOptions>;
   /** The pause after a throttling reply (growing while it persists). Default 1 s, up to 60 s. */
   throttlePause?: Partial<SendRateOptions>;
   logger?: WorkerLogger;
@@ -94,6 +103,8 @@ export class DeliveryWorker {
   private wakeUp: (() => void) | undefined;
   private woken = false;
   private readonly housekeeping: Housekeeping;
+  /** Pauses claiming while the relay refuses the sender or does not answer (relay-pause.ts). */
+  private readonly pause: RelayPause;
 
   constructor(private readonly o: DeliveryWorkerOptions) {
     this.workerId = o.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
@@ -103,11 +114,21 @@ export class DeliveryWorker {
     this.pollIntervalMs = o.pollIntervalMs ?? 1000;
     this.claimTimeoutMs = o.claimTimeoutMs ?? 120_000;
     this.sendTimeoutMs = o.sendTimeoutMs ?? 60_000;
-    this.maxAttempts = o.maxAttempts ?? 8;
+    this.maxAttempts = o.maxAttempts ?? 1000;
     this.backoff = { ...defaultBackoff, ...o.backoff };
     this.logger = o.logger ?? silent;
     this.clock = o.clock ?? (() => new Date());
     this.random = o.random ?? Math.random;
+    this.pause = new RelayPause({
+      db: o.db,
+      mailer: o.mailer,
+      siteConfig: o.siteConfig,
+      clock: this.clock,
+      logger: this.logger,
+      probeTimeoutMs: this.sendTimeoutMs,
+      wake: () => this.wake(),
+      ...(o.breaker ? { breaker: o.breaker } : {}),
+    });
     // A pause must end well before the claims held meanwhile expire.
     const pause = { ...defaultSendRate, ...o.throttlePause };
     this.rate = new SendRate({ ...pause, pauseMaxMs: Math.min(pause.pauseMaxMs, this.claimTimeoutMs / 4) });
@@ -145,6 +166,19 @@ export class DeliveryWorker {
     return { inFlight: this.inFlight.size, claimed: this.buffered.length, limit: this.inFlightLimit };
   }
 
+  /** Sending, or paused and why (the delivery log shows it). */
+  queueState(): QueueState {
+    return this.pause.state();
+  }
+
+  /**
+   * Something sent with the saved settings got through (a `/test-email`): a paused queue resumes
+   * at once instead of waiting for its next probe.
+   */
+  relayAnswered(): void {
+    this.pause.relayAnswered();
+  }
+
   /** Tells the worker new deliveries may be due (the consumer calls it after queueing). */
   wake(): void {
     this.woken = true;
@@ -159,6 +193,7 @@ export class DeliveryWorker {
     this.rateTimer = undefined;
     this.wake();
     await this.loop;
+    await this.pause.settled();
     await Promise.allSettled([...this.inFlight]);
     await this.outcomes.drain();
     const unstarted = this.buffered;
@@ -174,8 +209,34 @@ export class DeliveryWorker {
     }
   }
 
+  /** While paused: the pause may end (config change, probe); expired claims are still reclaimed. */
+  private async whilePaused(): Promise<void> {
+    await this.pause.tend();
+    if (!this.pause.isPaused()) return;
+    try {
+      await this.housekeeping.runIfDue();
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'delivery worker: housekeeping failed while paused');
+    }
+    await this.sleep(this.pollIntervalMs);
+  }
+
+  /** Claims not started yet go back to the queue at a pause, so they neither wait nor expire held. */
+  private async handBackUnstarted(): Promise<void> {
+    const ids = this.buffered.map((c) => c.id);
+    this.buffered = [];
+    if (ids.length === 0) return;
+    await handBackClaims(this.o.db, this.workerId, ids).catch((err: Error) =>
+      this.logger.warn({ err: err.message }, 'delivery worker: could not hand back claims'),
+    );
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
+      if (this.pause.isPaused()) {
+        await this.whilePaused();
+        continue;
+      }
       this.fillSlots();
       try {
         await this.housekeeping.runIfDue();
@@ -194,7 +255,12 @@ export class DeliveryWorker {
   }
 
   private fillSlots(): void {
-    while (this.running && this.buffered.length > 0 && this.inFlight.size < this.inFlightLimit) {
+    while (
+      this.running &&
+      !this.pause.isPaused() &&
+      this.buffered.length > 0 &&
+      this.inFlight.size < this.inFlightLimit
+    ) {
       const now = this.clock().getTime();
       const wait = this.rate.delay(now, this.maxPerSecond());
       if (wait > 0) {
@@ -277,6 +343,7 @@ export class DeliveryWorker {
   private async send(c: ClaimedDelivery): Promise<void> {
     // In the trace of the event that queued it (delivery-span.ts).
     const outcome = await inDeliverySpan(c, () => attemptDelivery(c, this.attemptContext));
+    if (this.pause.observe(outcome)) await this.handBackUnstarted();
     if (outcome.status === 'throttled') {
       const { resumesAt, pauseMs } = this.rate.throttled(outcome.finishedAt.getTime());
       outcome.nextAttemptAt = new Date(resumesAt);
