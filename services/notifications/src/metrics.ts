@@ -11,6 +11,7 @@ import {
 } from '@sitemail/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { QueueState } from './delivery/circuit-breaker.ts';
 import type { Decision } from './domain/decision.ts';
 import { awaitedRecipients, deliveriesByStatus } from './store/metrics.ts';
 
@@ -73,7 +74,12 @@ export interface NotificationsMetrics {
  * recipients are counted in the database when scraped, so they are right across restarts and
  * instances; the counters are this process's since it started.
  */
-export function createNotificationsMetrics(registry: Registry, db: Database): NotificationsMetrics {
+export function createNotificationsMetrics(
+  registry: Registry,
+  db: Database,
+  /** This instance's delivery worker's state (undefined without a worker), read at scrape. */
+  queueState: () => QueueState | undefined = () => undefined,
+): NotificationsMetrics {
   const lag = new Gauge({
     name: 'notifications_consumer_lag',
     help: 'Messages of each partition not handled yet (high watermark − committed offset), as of its last batch',
@@ -108,6 +114,17 @@ export function createNotificationsMetrics(registry: Registry, db: Database): No
     name: 'notifications_dead_letters_total',
     help: 'Messages sent to the dead-letter topic (malformed, or not of their topic’s producer)',
     registers: [registry],
+  });
+  new Gauge({
+    name: 'notifications_delivery_queue_paused',
+    help: "1 while this instance's delivery queue is paused, by cause: sender (the SMTP server refuses this sender as configured: authentication, TLS, relay denied) or unreachable (it does not answer); 0 otherwise",
+    labelNames: ['cause'],
+    registers: [registry],
+    collect() {
+      const s = queueState();
+      for (const cause of ['sender', 'unreachable'] as const)
+        this.set({ cause }, s?.state === 'paused' && s.cause === cause ? 1 : 0);
+    },
   });
   scrapeTimeGauge({
     registry,
@@ -162,7 +179,11 @@ declare module 'fastify' {
 export const notificationsMetricsPlugin = fp(
   async (app: FastifyInstance, opts: { db: Database }) => {
     const registry = createMetricsRegistry();
-    app.decorate('notificationsMetrics', createNotificationsMetrics(registry, opts.db));
+    // The worker is registered after this plugin; its state is read at scrape time.
+    app.decorate(
+      'notificationsMetrics',
+      createNotificationsMetrics(registry, opts.db, () => app.deliveryWorker?.queueState()),
+    );
     await app.register(metricsPlugin, { registry });
   },
   { name: 'notifications-metrics' },

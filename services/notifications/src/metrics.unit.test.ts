@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { smtpReplyClass } from './metrics.ts';
+import type { Database } from '@sitemail/db';
+import { createMetricsRegistry } from '@sitemail/service-kit';
+import type { QueueState } from './delivery/circuit-breaker.ts';
+import { createNotificationsMetrics, smtpReplyClass } from './metrics.ts';
 
 describe('smtpReplyClass', () => {
   const at = { startedAt: new Date(0), finishedAt: new Date(5) };
@@ -18,5 +21,26 @@ describe('smtpReplyClass', () => {
     ];
     for (const [outcome, expected] of cases)
       assert.equal(smtpReplyClass(outcome), expected, JSON.stringify(outcome));
+  });
+});
+
+describe('notifications_delivery_queue_paused', () => {
+  it("reads 1 for the pause's cause while the queue is paused, 0 otherwise", async () => {
+    let state: QueueState = { state: 'sending' };
+    const registry = createMetricsRegistry();
+    // No database is read for this gauge.
+    createNotificationsMetrics(registry, {} as Database, () => state);
+    const read = async () => registry.getSingleMetricAsString('notifications_delivery_queue_paused');
+    assert.match(await read(), /notifications_delivery_queue_paused\{cause="sender"\} 0/);
+    state = {
+      state: 'paused',
+      cause: 'sender',
+      reason: 'mail: 535 5.7.8 Authentication credentials invalid',
+      since: new Date(),
+      nextProbeAt: new Date(),
+      probes: 0,
+    };
+    assert.match(await read(), /notifications_delivery_queue_paused\{cause="sender"\} 1/);
+    assert.match(await read(), /notifications_delivery_queue_paused\{cause="unreachable"\} 0/);
   });
 });
