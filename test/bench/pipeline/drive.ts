@@ -87,16 +87,22 @@ export class Ledger {
     });
   }
 
-  /** Resolves once every one of `recipients` has an email, or after `timeoutMs` (then some are missing). */
-  async received(recipients: string[], timeoutMs: number): Promise<{ missing: number; lastAt: number }> {
-    const deadline = Date.now() + timeoutMs;
+  /**
+   * Resolves once every one of `recipients` has an email, or once no new one has arrived for
+   * `stallMs` (then some are missing): a backlog that is still draining is waited for, however long.
+   */
+  async received(recipients: string[], stallMs: number): Promise<{ missing: number; lastAt: number }> {
+    let missing = recipients.length;
+    let progressAt = Date.now();
     for (;;) {
-      const missing = recipients.filter((r) => !this.accepted.has(r)).length;
-      if (missing === 0 || Date.now() > deadline) {
+      const now = recipients.filter((r) => !this.accepted.has(r)).length;
+      if (now < missing) progressAt = Date.now();
+      missing = now;
+      if (missing === 0 || Date.now() - progressAt > stallMs) {
         const lastAt = Math.max(0, ...recipients.map((r) => this.accepted.get(r)?.[0] ?? 0));
         return { missing, lastAt };
       }
-      await sleep(10);
+      await sleep(20);
     }
   }
 }

@@ -49,6 +49,8 @@ export interface Service {
   name: string;
   url: string;
   pid: number;
+  /** Process start (spawn) to the first 200 from /healthz (listening: code loaded, migrated), ms. */
+  startToLiveMs: number;
   /** Process start (spawn) to the first 200 from /readyz, ms. */
   startToReadyMs: number;
   output(): string;
@@ -131,7 +133,10 @@ export async function startBuiltService(o: {
     child.exitCode !== null || child.signalCode !== null
       ? `${o.name} exited (${child.exitCode ?? child.signalCode}) before ready:\n${output()}`
       : undefined;
+  let startToLiveMs = 0;
   try {
+    await waitFor200(`${url}/healthz`, dead, 60_000);
+    startToLiveMs = now() - started;
     await waitFor200(`${url}/readyz`, dead, 60_000);
   } catch (err) {
     await stopChild(child, 1000);
@@ -141,6 +146,7 @@ export async function startBuiltService(o: {
     name: o.name,
     url,
     pid: child.pid as number,
+    startToLiveMs,
     startToReadyMs: now() - started,
     output,
     stop: () => stopChild(child),
