@@ -7,7 +7,9 @@ import type { Decision } from '../domain/decision.ts';
 import { decideNotifications, recipientUserIdFor } from '../domain/policy.ts';
 import { type Recipient, recipientProjection } from '../domain/recipient.ts';
 import { insertDeliveries, type NewDelivery } from '../store/deliveries.ts';
+import { eraseUserDeliveries } from '../store/erasure.ts';
 import { recordProcessedEvent } from '../store/processed-events.ts';
+import { notifyQueued } from '../store/queue-wake.ts';
 import { loadRecipient, saveRecipient } from '../store/recipients.ts';
 import { defaultAwaitRecipientMs, redecideAwaitingFor } from './awaiting.ts';
 
@@ -71,8 +73,14 @@ export async function handleEventIn(
     const current = await loadRecipient(tx, event.userId, true);
     own = recipientProjection.evolve(current, event);
     if (own && own !== current && (await saveRecipient(tx, own))) {
-      // Also on a redelivered event: a projection rebuilt by a replay releases what waited for it.
-      released = (await redecideAwaitingFor(tx, own, site, now)).queued;
+      if (own.deleted) {
+        // UserDeleted: the tombstone has no keys (401 at once) and the delivery log forgets the user.
+        await eraseUserDeliveries(tx, own.userId, now);
+      } else {
+        // Also on a redelivered event: a projection rebuilt by a replay releases what waited for it.
+        released = (await redecideAwaitingFor(tx, own, site, now)).queued;
+        if (released > 0) await notifyQueued(tx);
+      }
     }
   }
   const recipientId = recipientUserIdFor(event);
@@ -122,6 +130,8 @@ export async function handleEventIn(
     };
   });
   await insertDeliveries(tx, event, rows, now);
+  // Workers in any process wake when this commits (NOTIFY); repeated in one transaction it is sent once.
+  if (rows.some((r) => r.status === 'queued')) await notifyQueued(tx);
   return {
     duplicate: false,
     decisions,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { LinkTokenKey } from '@sitemail/contracts';
-import type { Database } from '@sitemail/db';
+import type { Database, Unlisten } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import type { Mailer } from '../smtp/types.ts';
 import {
@@ -9,6 +9,7 @@ import {
   claimDueDeliveries,
   handBackClaims,
 } from '../store/queue.ts';
+import { onQueued } from '../store/queue-wake.ts';
 import { type AttemptContext, attemptDelivery } from './attempt.ts';
 import { type BackoffOptions, defaultBackoff } from './backoff.ts';
 import type { QueueState, RelayBreakerOptions } from './circuit-breaker.ts';
@@ -16,6 +17,7 @@ import { inDeliverySpan } from './delivery-span.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { OutcomeRecorder } from './outcomes.ts';
 import { RelayPause } from './relay-pause.ts';
+import { RetryAlarm } from './retry-alarm.ts';
 import { defaultSendRate, SendRate, type SendRateOptions } from './send-rate.ts';
 
 export interface WorkerLogger {
@@ -41,7 +43,10 @@ export interface DeliveryWorkerOptions {
   sendAhead?: number;
   /** Claims held ready beside those in flight (default: max(in-flight limit, 20)). */
   prefetch?: number;
-  /** How often to look for due deliveries when nothing woke the worker. Default 1000 ms. */
+  /**
+   * How often to look for due deliveries when nothing woke the worker: the safety net. Deliveries
+   * queued by any process wake it (NOTIFY), and retries it scheduled by its own timer. Default 1000 ms.
+   */
   pollIntervalMs?: number;
   /** How long a claim holds; a claim older than this is taken to be a crashed worker's. Default 120 s. */
   claimTimeoutMs?: number;
@@ -103,6 +108,11 @@ export class DeliveryWorker {
   private wakeUp: (() => void) | undefined;
   private woken = false;
   private readonly housekeeping: Housekeeping;
+  private unlisten: Unlisten | undefined;
+  private readonly retryAlarm = new RetryAlarm(
+    () => this.wake(),
+    () => this.clock().getTime(),
+  );
   /** Pauses claiming while the relay refuses the sender or does not answer (relay-pause.ts). */
   private readonly pause: RelayPause;
 
@@ -158,6 +168,7 @@ export class DeliveryWorker {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.unlisten = onQueued(this.o.db, () => this.wake());
     this.loop = this.run();
   }
 
@@ -189,6 +200,8 @@ export class DeliveryWorker {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    void this.unlisten?.(); // never fails; the LISTEN connection itself closes with the database
+    this.retryAlarm.stop();
     clearTimeout(this.rateTimer);
     this.rateTimer = undefined;
     this.wake();
@@ -350,6 +363,8 @@ export class DeliveryWorker {
       if (pauseMs > 0)
         this.logger.warn({ pauseMs }, 'delivery worker: SMTP server throttles; pausing all sends');
     } else if (outcome.status === 'sent') this.rate.succeeded();
+    if ((outcome.status === 'deferred' || outcome.status === 'throttled') && outcome.nextAttemptAt)
+      this.retryAlarm.at(outcome.nextAttemptAt);
     this.o.onAttempt?.(outcome);
     this.outcomes.record(outcome);
   }
