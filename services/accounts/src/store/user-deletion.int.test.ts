@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Queryable } from '@sitemail/db';
 import { testDatabase, testDatabaseKind } from '@sitemail/testkit';
 import {
   createKey,
@@ -12,23 +11,10 @@ import {
   token,
   userWithKey,
 } from '../testing/harness.ts';
+import { everyRow } from '../testing/scan.ts';
 import { isShredded } from './personal-data.ts';
 import { prepareAccountsDatabase } from './prepare.ts';
 import { createProjection } from './projection.ts';
-
-/** Every row of every table of the schema as text (the event log and the outbox cursor included). */
-export async function everyRow(db: Queryable & { schema: string }): Promise<string[]> {
-  const { rows: tables } = await db.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'`,
-    [db.schema],
-  );
-  const out: string[] = [];
-  for (const { table_name } of tables) {
-    const { rows } = await db.query<{ row: string }>(`SELECT t::text AS row FROM "${table_name}" t`);
-    out.push(...rows.map((r) => `${table_name}: ${r.row}`));
-  }
-  return out;
-}
 
 const containing = (rows: string[], needles: string[]) =>
   rows.filter((row) => needles.some((n) => row.toLowerCase().includes(n.toLowerCase())));
