@@ -40,6 +40,7 @@ before(async () => {
   process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${port}`;
   process.env.OTEL_EXPORTER_OTLP_HEADERS = 'x-collector-key=k-123';
   process.env.OTEL_SERVICE_NAME = 'accounts-under-test';
+  process.env.OTEL_RESOURCE_ATTRIBUTES = 'deployment.environment.name=staging';
   tracing = await startTracing({ serviceName: 'sitemail-accounts' });
 });
 
@@ -64,6 +65,8 @@ it('OTEL_EXPORTER_OTLP_ENDPOINT sends batched spans to the collector; shutdown f
   const resource = first.body.resourceSpans[0]!;
   const serviceName = resource.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue;
   assert.equal(serviceName, 'accounts-under-test');
+  const environment = resource.resource.attributes.find((a) => a.key === 'deployment.environment.name');
+  assert.equal(environment?.value.stringValue, 'staging', 'OTEL_RESOURCE_ATTRIBUTES');
   const spans = received.flatMap((r) =>
     r.body.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((s) => s.spans)),
   );

@@ -8,7 +8,12 @@
  */
 import { context, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
@@ -94,7 +99,11 @@ export async function startTracing(opts: TracingOptions): Promise<Tracing> {
   const exporter = await exporterFor(settings.exporter);
   if (exporter) processors.push(new BatchSpanProcessor(exporter));
   const provider = new NodeTracerProvider({
-    resource: defaultResource().merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName })),
+    // OTEL_RESOURCE_ATTRIBUTES (deployment.environment=…, say) from the process's environment;
+    // the service name as read above wins over a service.name among them.
+    resource: defaultResource()
+      .merge(detectResources({ detectors: [envDetector] }))
+      .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName })),
     spanProcessors: processors,
   });
   // Only trace context: baggage is not read from callers (nothing here uses it, and it would
