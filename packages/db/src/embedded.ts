@@ -1,13 +1,45 @@
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
+
+/**
+ * Postgres settings of the embedded database. shared_buffers: PGlite touches all of it at start,
+ * and the default 128 MB is most of an instance's memory (measured: 299 -> 175 MB RSS on reopen);
+ * the OS caches the files anyway, and development data is small.
+ */
+const EMBEDDED_CONF = ['shared_buffers=16MB'];
+
+/**
+ * Creates the database files of a new data directory in a child process: initdb grows the WASM
+ * heap to ~700 MB, which a WASM heap never gives back, so done in this process it would stay for
+ * the process's life (measured: 714 MB RSS after a first open here, 175 MB after reopening).
+ */
+async function initInChildProcess(dataDir: string): Promise<void> {
+  const pgliteUrl = import.meta.resolve('@electric-sql/pglite');
+  const script = `const { PGlite } = await import(${JSON.stringify(pgliteUrl)});
+const db = new PGlite(${JSON.stringify(dataDir)}, { postgresqlconf: ${JSON.stringify(EMBEDDED_CONF)} });
+await db.waitReady;
+await db.close();`;
+  try {
+    await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      timeout: 300_000,
+    });
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    throw new Error(
+      `could not create the embedded database in ${dataDir}: ${stderr || (err as Error).message}`,
+    );
+  }
+}
 
 /**
  * The embedded databases of this process, one PGlite per data directory: every service of
  * `npm start` opens its schema in the same instance (one WASM Postgres instead of one per service,
  * about half the memory and start time). The instance closes when its last handle does.
  */
-const open = new Map<string, { pglite: PGlite; handles: number; lock: string }>();
+const open = new Map<string, { ready: Promise<PGlite>; handles: number; lock: string }>();
 
 /** A PGlite data directory another live process holds (PGlite is one process's database). */
 export class DataDirInUseError extends Error {
@@ -55,29 +87,32 @@ export async function acquirePglite(dataDir: string): Promise<{ pglite: PGlite; 
   let entry = open.get(key);
   if (!entry) {
     const lockFile = lock(key);
-    try {
-      const pglite = new PGlite(key);
-      entry = { pglite, handles: 0, lock: lockFile };
-      open.set(key, entry);
+    const ready = (async () => {
+      if (!existsSync(join(key, 'PG_VERSION'))) await initInChildProcess(key);
+      const pglite = new PGlite(key, { postgresqlconf: EMBEDDED_CONF });
       await pglite.waitReady;
-    } catch (err) {
+      return pglite;
+    })();
+    entry = { ready, handles: 0, lock: lockFile };
+    open.set(key, entry);
+    ready.catch(() => {
       open.delete(key);
       rmSync(lockFile, { force: true });
-      throw err;
-    }
-  } else await entry.pglite.waitReady;
+    });
+  }
   const held = entry;
+  const pglite = await held.ready;
   held.handles++;
   let released = false;
   return {
-    pglite: held.pglite,
+    pglite,
     async release() {
       if (released) return;
       released = true;
       if (--held.handles > 0) return;
       open.delete(key);
       try {
-        await held.pglite.close();
+        await pglite.close();
       } finally {
         rmSync(held.lock, { force: true });
       }
