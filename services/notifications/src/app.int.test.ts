@@ -238,6 +238,7 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
       '/deliveries/queue',
       '/deliveries/{id}',
       '/healthz',
+      '/metrics',
       '/readyz',
       '/test-email',
     ]);

@@ -30,6 +30,7 @@ const documented = [
   'POST /password-reset-requests',
   'GET /-/invitation',
   'GET /healthz',
+  'GET /metrics',
 ].sort();
 
 interface Operation {
