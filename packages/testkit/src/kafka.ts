@@ -22,6 +22,8 @@ export interface MockKafka {
   pushRequestErrors(apiKey: number, errorCodes: number[]): Promise<void>;
   /** Adds `ms` of round-trip delay to a broker (-1: all brokers). */
   setRtt(brokerId: number, ms: number): Promise<void>;
+  /** Moves the leadership of a topic's partition to another broker (clients must follow it). */
+  setLeader(topic: string, partition: number, brokerId: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -189,6 +191,12 @@ export async function startMockKafka(opts: StartKafkaOptions = {}): Promise<Mock
     async setRtt(brokerId, ms) {
       if (brokerId !== -1) checkBroker(brokerId);
       await command(`rtt ${brokerId} ${ms}`);
+    },
+    async setLeader(topic, partition, brokerId) {
+      validTopic(topic);
+      checkBroker(brokerId);
+      if (!Number.isInteger(partition) || partition < 0) throw new Error(`invalid partition: ${partition}`);
+      await command(`leader ${topic} ${partition} ${brokerId}`);
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
