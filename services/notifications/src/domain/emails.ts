@@ -25,6 +25,7 @@ export const suppressionReasons = [
   'address-not-on-user',
   'address-already-verified',
   'address-unverified',
+  'user-deleted',
 ] as const;
 export type SuppressionReason = (typeof suppressionReasons)[number];
 
@@ -87,4 +88,5 @@ export const suppressionReasonText: Record<SuppressionReason, string> = {
   'address-not-on-user': 'the address no longer belongs to the user',
   'address-already-verified': 'the address is already verified',
   'address-unverified': 'the address is not verified',
+  'user-deleted': 'the user was deleted (its addresses and the email were erased)',
 };

@@ -88,7 +88,10 @@ export function decideNotifications(
   recipient: Recipient | undefined,
   site: SiteConfig,
 ): Decision[] {
-  return decideIgnoringSmtp(event, recipient, site).map((d) => gateOnSmtp(site, d));
+  const decisions = decideIgnoringSmtp(event, recipient, site).map((d) => gateOnSmtp(site, d));
+  // A deleted user gets nothing, and the log keeps no address of theirs (issue 13's erasure).
+  if (recipient?.deleted) return decisions.map((d) => suppress(d.email, 'user-deleted', recipient.userId));
+  return decisions;
 }
 
 function decideIgnoringSmtp(

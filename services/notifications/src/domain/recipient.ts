@@ -25,7 +25,28 @@ export interface Recipient {
   apiKeys: RecipientApiKey[];
   /** Position of the last event of the user's stream applied to this state. */
   position: number;
+  /**
+   * The user was deleted (UserDeleted): a tombstone that keeps only the id and position, so no
+   * later or replayed event of the stream brings the personal fields back (see `deletedRecipient`).
+   */
+  deleted?: true;
 }
+
+/**
+ * What is left of a deleted user: no username, address or key. Shaped as a Recipient so the policy
+ * reads it like any other (it has no primary address) and then suppresses everything `user-deleted`.
+ */
+export const deletedRecipient = (userId: string, position: number): Recipient => ({
+  userId,
+  username: '',
+  addresses: [],
+  primaryEmail: '',
+  siteAdmin: false,
+  authProvider: '',
+  apiKeys: [],
+  position,
+  deleted: true,
+});
 
 /** Addresses compare case-insensitively (the domain part is case-insensitive; accounts treats the whole as one). */
 export const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
@@ -51,9 +72,15 @@ const withAddress = (
  * Applies one event of the user's stream to the recipient. Events of other users' streams that
  * carry no change to this recipient (UserInvited is in the inviter's stream) only move the position.
  * An event at or below the applied position is a replay and changes nothing; pure, so the same
- * function rebuilds the projection from the topic.
+ * function rebuilds the projection from the topic. UserDeleted folds any state (none included: the
+ * topic may hold only the deletion once its retention removed the rest) into the tombstone.
  */
 export function evolveRecipient(state: Recipient | undefined, event: AccountsEvent): Recipient | undefined {
+  // Deleted is final: nothing follows UserDeleted in a stream, and a replay of older events
+  // (the topic read from offset 0) must not bring the personal data back.
+  if (state?.deleted) return state;
+  if (event.type === 'UserDeleted')
+    return deletedRecipient(event.userId, Math.max(event.position, state?.position ?? 0));
   if (state && event.position <= state.position) return state;
   if (!state) {
     // Only a user's first event creates the recipient; anything else before it cannot be placed.
@@ -114,9 +141,7 @@ export function evolveRecipient(state: Recipient | undefined, event: AccountsEve
     case 'PasswordChanged':
     case 'UserInvited':
       return s;
-    case 'UserDeleted':
-      // Placeholder so the contract compiles; erasing the recipient is notifications' half of issue 13.
-      return s;
+    // UserDeleted is handled above, before the position check: a deletion always wins.
     default: {
       const unknownEvent: never = event;
       throw new Error(`evolveRecipient: unhandled event ${(unknownEvent as { type: string }).type}`);

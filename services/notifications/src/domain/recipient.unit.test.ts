@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AccountsEvent } from '@sitemail/contracts';
 import { ProjectionSpecification } from '@sitemail/testkit';
-import { Stream } from '../../test/events.ts';
-import { primaryAddress, type Recipient, recipientProjection } from './recipient.ts';
+import { codeMonitorTriggered, Stream } from '../../test/events.ts';
+import { siteFor } from '../../test/harness.ts';
+import { decideNotifications } from './policy.ts';
+import { evolveRecipient, primaryAddress, type Recipient, recipientProjection } from './recipient.ts';
 
 const spec = ProjectionSpecification.for(recipientProjection);
 
@@ -107,5 +109,71 @@ describe('recipient projection', () => {
       once = state;
     });
     spec.given(events, once).thenState(once);
+  });
+
+  describe('a deleted user (UserDeleted)', () => {
+    const tombstone = (userId: string, position: number) => ({
+      userId,
+      username: '',
+      addresses: [],
+      primaryEmail: '',
+      siteAdmin: false,
+      authProvider: '',
+      apiKeys: [],
+      position,
+      deleted: true,
+    });
+
+    it('folds into a tombstone with no username, address or key', () => {
+      const s = new Stream();
+      spec
+        .given([
+          s.created({ email: 'a@example.com', verified: true, username: 'ann' }),
+          s.next('EmailAdded', { email: 'b@example.com' }),
+          s.apiKeyCreated(),
+          s.next('UserDeleted', { deletedBy: 'self' }),
+        ])
+        .thenState(tombstone(s.userId, 4));
+    });
+
+    it('stays deleted: a replay of the stream from its start brings nothing back', () => {
+      const s = new Stream();
+      const created = s.created({ email: 'a@example.com', verified: true });
+      const added = s.next('EmailAdded', { email: 'b@example.com' });
+      const deleted = s.next('UserDeleted', { deletedBy: 'site-admin' });
+      let r: Recipient | undefined;
+      spec.given([created, added, deleted]).thenStateMatches((state) => {
+        r = state;
+      });
+      spec.given([created, added], r).thenStateMatches((state) => assert.equal(state, r));
+      // A (producer-bug) event after the deletion does not revive it either.
+      spec.given([s.next('EmailAdded', { email: 'c@example.com' })], r).thenState(tombstone(s.userId, 3));
+    });
+
+    it('a deletion alone (the rest gone from the topic by retention) is a tombstone, not unknown', () => {
+      const s = new Stream();
+      s.created({ email: 'a@example.com', verified: true });
+      const deleted = s.next('UserDeleted', { deletedBy: 'self' });
+      spec.given([deleted]).thenState(tombstone(s.userId, 2));
+      spec
+        .given([deleted, s.created({ email: 'a@example.com', verified: true })])
+        .thenState(tombstone(s.userId, 2));
+    });
+
+    it('the policy suppresses every email to a deleted user `user-deleted`, naming no address', () => {
+      const s = new Stream();
+      const r = evolveRecipient(
+        evolveRecipient(undefined, s.created({ email: 'a@example.com', verified: true })),
+        s.next('UserDeleted', { deletedBy: 'self' }),
+      );
+      const site = siteFor({ host: '127.0.0.1', port: 2525 });
+      const late = s.verificationRequested('a@example.com');
+      assert.deepEqual(decideNotifications(late, r, site), [
+        { kind: 'suppress', email: 'email-verification', reason: 'user-deleted', userId: s.userId },
+      ]);
+      assert.deepEqual(decideNotifications(codeMonitorTriggered(s.userId), r, site), [
+        { kind: 'suppress', email: 'code-monitor-triggered', reason: 'user-deleted', userId: s.userId },
+      ]);
+    });
   });
 });

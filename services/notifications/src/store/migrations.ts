@@ -143,4 +143,21 @@ ALTER TABLE delivery_attempts ADD CONSTRAINT delivery_attempts_outcome_check
   CHECK (outcome IN ('sent', 'deferred', 'failed', 'abandoned', 'throttled', 'paused'));
 `,
   },
+  {
+    // Erasure (UserDeleted, issue 13): a deleted user's deliveries keep that an email existed and
+    // its status, but not the address, the message or the replies (which quote addresses).
+    // erased_at says so, and lets a sent or failed row be without its message and address.
+    // The retention job's indexes: final rows by age, processed events by age.
+    id: '006-erasure-and-retention',
+    sql: `
+ALTER TABLE deliveries ADD COLUMN erased_at timestamptz;
+ALTER TABLE deliveries DROP CONSTRAINT deliveries_message_check;
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_message_check
+  CHECK (erased_at IS NOT NULL OR status IN ('suppressed', 'awaiting-recipient')
+    OR (message IS NOT NULL AND recipient_address IS NOT NULL));
+CREATE INDEX deliveries_final_created ON deliveries (created_at)
+  WHERE status IN ('sent', 'failed', 'suppressed');
+CREATE INDEX processed_events_processed_at ON processed_events (processed_at);
+`,
+  },
 ];
