@@ -112,7 +112,7 @@ describe('recipient projection', () => {
   });
 
   describe('a deleted user (UserDeleted)', () => {
-    const tombstone = (userId: string, position: number) => ({
+    const tombstone = (userId: string, position: number): Recipient => ({
       userId,
       username: '',
       addresses: [],
