@@ -119,7 +119,8 @@ describe(`accounts traces (${testDatabaseKind()})`, () => {
       [expected, expected],
       'the outbox rows',
     );
-    for (let i = 0; i < 100 && !published.some((m) => m.key === user.id); i++) {
+    // Up to 30 s: the relay's first claim and the group join can be slow on a loaded machine.
+    for (let i = 0; i < 600 && !published.some((m) => m.key === user.id); i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
     const message = published.find((m) => m.key === user.id);
