@@ -103,7 +103,12 @@ export async function attemptDelivery(
     };
   } catch (err) {
     const failure = describeSendError(err);
-    const reply = classifyReply({ code: failure.responseCode, reply: failure.reply, step: failure.step });
+    const reply = classifyReply({
+      code: failure.responseCode,
+      reply: failure.reply,
+      step: failure.step,
+      refusedByMailer: failure.refusedByMailer,
+    });
     const finishedAt = ctx.clock();
     const common = {
       delivery: c,
@@ -188,11 +193,13 @@ function describeSendError(err: unknown): {
   step: SmtpStep;
   responseCode?: number;
   reply?: string;
+  refusedByMailer?: boolean;
 } {
   if (err instanceof SmtpSendError) {
     return {
       message: err.message,
       step: err.step,
+      refusedByMailer: err.permanent && err.responseCode === undefined,
       ...(err.responseCode !== undefined ? { responseCode: err.responseCode } : {}),
       ...(err.smtpResponse !== undefined ? { reply: err.smtpResponse } : {}),
     };

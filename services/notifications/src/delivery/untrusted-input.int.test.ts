@@ -61,8 +61,10 @@ describe(`delivery worker: untrusted input (${testDatabaseKind()})`, () => {
     );
     await handleEvent(db, user.apiKeyCreated(evil), site, now);
     await handleEvent(db, codeMonitorTriggered(user.userId, evil, user.position + 1), site, now);
-    run(site);
+    const worker = run(site);
     const got = await smtp.waitForEmails(2, 20_000);
+    // Stopped here: it must not take the next test's delivery (woken by its NOTIFY) to this server.
+    await worker.stop();
     for (const email of got) {
       assert.deepEqual(email.envelope.to, ['alice@example.com']);
       assert.equal(email.headers.get('bcc'), undefined);
@@ -76,7 +78,7 @@ describe(`delivery worker: untrusted input (${testDatabaseKind()})`, () => {
     }
   });
 
-  it('a saved SMTP host that is a cloud metadata address: refused at connect, permanently, never retried', async () => {
+  it('a saved SMTP host that is a cloud metadata address: refused at connect, never dialled; the queue pauses saying why', async () => {
     const site = siteFor({ host: '169.254.169.254', port: 25 });
     const user = new Stream();
     const now = new Date();
@@ -87,10 +89,17 @@ describe(`delivery worker: untrusted input (${testDatabaseKind()})`, () => {
       now,
     );
     const { deliveryIds } = await handleEvent(db, codeMonitorTriggered(user.userId), site, now);
-    run(site);
+    const worker = run(site);
+    // The settings cannot send: the queue pauses (nothing fails) until the site config changes.
+    const paused = await eventually(async () => {
+      const s = worker.queueState();
+      return s.state === 'paused' ? s : undefined;
+    });
+    assert.equal(paused.cause, 'sender');
+    assert.match(paused.reason, /refusing to connect to 169\.254\.169\.254/);
     const row = await eventually(async () => {
       const d = await findDelivery(db, deliveryIds[0]!);
-      return d?.status === 'failed' ? d : undefined;
+      return d?.status === 'deferred' ? d : undefined;
     });
     assert.equal(row.attempt_count, 1);
     assert.equal(row.last_error_step, 'connect');

@@ -20,6 +20,12 @@ export interface ReplyInput {
   reply?: string | undefined;
   /** The step of the conversation that failed (the mailer's `SmtpSendError.step`). */
   step?: SmtpStep | undefined;
+  /**
+   * The mailer's own rules refused, with no reply from any server (a permanent `SmtpSendError`
+   * without a code): a destination the destination rule forbids, a mechanism the server does not
+   * offer, credentials toward a host without TLS. The config cannot send.
+   */
+  refusedByMailer?: boolean | undefined;
 }
 
 export interface ReplyClass {
@@ -136,6 +142,8 @@ export function classifyReply(input: ReplyInput): ReplyClass {
   const at = { code, enhanced };
 
   if (code === undefined) {
+    if (input.refusedByMailer)
+      return result('sender', 'the mailer refuses to send with these settings', { retry: true, pause: true });
     switch (step) {
       case 'config':
         return result('sender', 'the site config cannot send', { retry: true, pause: true });

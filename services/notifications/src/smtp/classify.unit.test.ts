@@ -284,6 +284,11 @@ describe('classifyReply (RFC 3463 enhanced codes, RFC 5321 basic codes, provider
     }
   });
 
+  it("pauses when the mailer's own rules refuse the settings (no server was asked)", () => {
+    const c = classifyReply({ step: 'connect', refusedByMailer: true });
+    assert.deepEqual([c.scope, actionOf(c), c.unreachable], ['sender', 'pause', false]);
+  });
+
   it('never pauses on a mailbox problem, and never finalises a sender problem', () => {
     for (const [, step, reply, scope] of replies) {
       const c = classifyReply({ reply, step });
