@@ -99,7 +99,7 @@ export const httpTracingPlugin = fp(
 
     app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
       const span = request.tracing?.span;
-      if (!span || !span.isRecording()) return;
+      if (!span?.isRecording()) return;
       span.setAttribute('http.response.status_code', reply.statusCode);
       // Per the HTTP semantic conventions a server span is an error for 5xx only: a 4xx is the caller's.
       if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -109,7 +109,7 @@ export const httpTracingPlugin = fp(
     // A connection closed before the answer: end the span so it is exported, marked as such.
     app.addHook('onRequestAbort', async (request: FastifyRequest) => {
       const span = request.tracing?.span;
-      if (!span || !span.isRecording()) return;
+      if (!span?.isRecording()) return;
       span.setAttribute('sitemail.aborted', true);
       span.end();
     });
