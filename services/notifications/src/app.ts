@@ -15,6 +15,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fas
 import fp from 'fastify-plugin';
 import { createNotificationsConsumer } from './application/consumer.ts';
 import type { BackoffOptions } from './delivery/backoff.ts';
+import type { RelayBreakerOptions } from './delivery/circuit-breaker.ts';
 import { DeliveryWorker } from './delivery/worker.ts';
 import { apiKeyAuthenticator } from './http/admin-auth.ts';
 import { deliveryRoutes } from './http/deliveries.ts';
@@ -38,6 +39,8 @@ export interface WorkerSettings {
   /** A claim older than this is a crashed worker's (ms, default 120 000). */
   claimTimeoutMs?: number;
   workerId?: string;
+  /** When the queue pauses for a broken relay and how it probes (defaults: delivery/circuit-breaker.ts). */
+  breaker?: Partial<RelayBreakerOptions>;
 }
 
 export interface NotificationsAppOptions {
@@ -111,6 +114,7 @@ const workerPlugin = fp<{
       ...(s.maxAttempts !== undefined ? { maxAttempts: s.maxAttempts } : {}),
       ...(s.backoff !== undefined ? { backoff: s.backoff } : {}),
       ...(s.claimTimeoutMs !== undefined ? { claimTimeoutMs: s.claimTimeoutMs } : {}),
+      ...(s.breaker !== undefined ? { breaker: s.breaker } : {}),
       ...(s.workerId !== undefined ? { workerId: s.workerId } : {}),
       onAttempt: app.notificationsMetrics.onAttempt,
     });

@@ -3,11 +3,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { apiKeySecretSha256 } from '@sitemail/contracts';
 import { loadSiteConfig } from '@sitemail/site-config';
 import { startSmtpServer, type TestDatabase, testDatabaseKind } from '@sitemail/testkit';
-import { testLinkKey } from '../../test/events.ts';
+import Fastify from 'fastify';
+import { Stream, testLinkKey } from '../../test/events.ts';
 import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
 import { attemptOutcomes, freePort, queueProductEmails } from '../../test/queue.ts';
+import { notificationsApp } from '../app.ts';
+import { handleEvent } from '../application/handle-event.ts';
 import { createMailer } from '../smtp/index.ts';
 import type { Mailer } from '../smtp/types.ts';
 import { countByStatus } from '../store/deliveries.ts';
@@ -136,5 +140,70 @@ describe(`delivery queue pause and resume against a real SMTP server (${testData
         outcomes.join(),
       );
     }
+  });
+
+  it('a test email accepted with the saved settings resumes a paused queue at once (not at the next probe)', async () => {
+    await db.query('DELETE FROM delivery_attempts');
+    await db.query('DELETE FROM deliveries');
+    const port = await freePort();
+    const site = siteFor({ host: '127.0.0.1', port });
+    const ADMIN_KEY = 'sitemail_pause-admin-0123456789abcdefghijklmnopqrstuvwxyz';
+    const admin = new Stream();
+    await handleEvent(
+      db,
+      admin.created({ email: 'root@example.com', verified: true, siteAdmin: true }),
+      site,
+      new Date(),
+    );
+    await handleEvent(db, admin.apiKeyCreated('admin key', apiKeySecretSha256(ADMIN_KEY)), site, new Date());
+    const ids = await queueProductEmails(db, site, 5);
+    const app = Fastify({ logger: false });
+    cleanups.push(() => app.close());
+    await app.register(notificationsApp, {
+      db,
+      siteConfig: () => site,
+      linkTokenKeys: testLinkKey,
+      // Probes a minute apart: only the test email can explain a quick resume.
+      worker: { pollIntervalMs: 50, poolSize: 2, breaker: { probeMinMs: 60_000, steadyProbingMs: 0 } },
+    });
+    await app.ready();
+    const queue = async () =>
+      (
+        await app.inject({
+          method: 'GET',
+          url: '/deliveries/queue',
+          headers: { authorization: `token ${ADMIN_KEY}` },
+        })
+      ).json();
+    const paused = await eventually(async () => {
+      const q = await queue();
+      return q.state === 'paused' ? q : undefined;
+    });
+    assert.equal(paused.cause, 'unreachable');
+    const list = await app.inject({
+      method: 'GET',
+      url: '/deliveries',
+      headers: { authorization: `token ${ADMIN_KEY}` },
+    });
+    assert.match(list.json().queue, /^paused: the SMTP server did not answer 3 tries in a row/);
+
+    const smtp = await startSmtpServer({ port });
+    cleanups.push(() => smtp.close());
+    const sentTest = await app.inject({
+      method: 'POST',
+      url: '/test-email',
+      headers: { authorization: `token ${ADMIN_KEY}` },
+      payload: { to: 'root@example.com' },
+    });
+    assert.equal(sentTest.statusCode, 200, sentTest.body);
+    const started = Date.now();
+    // The test email and the 6 queued (5 product emails and the admin's API-key email).
+    await smtp.waitForEmails(1 + ids.length + 1, 15_000);
+    assert.ok(Date.now() - started < 10_000, 'resumed well before the next probe (60 s)');
+    assert.equal((await queue()).state, 'sending');
+    assert.ok(
+      smtp.received.every((e) => e.headers.get('auto-submitted') === 'auto-generated'),
+      'Auto-Submitted: auto-generated, the test email included',
+    );
   });
 });
