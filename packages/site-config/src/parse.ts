@@ -100,6 +100,24 @@ export const SiteConfigSchema = Type.Object(
         problem: 'must be a number of hours greater than 0 and at most 720 (30 days)',
       }),
     ),
+    // How long the delivery log keeps a finished delivery (sent, failed, suppressed) and its
+    // attempts before the retention job purges them, in days. Default 90.
+    'email.delivery.retentionDays': Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 3650,
+        problem: 'must be a number of days greater than 0 and at most 3650 (10 years)',
+      }),
+    ),
+    // The accounts topic's retention (Kafka retention.ms), in hours. Default 168 (Kafka's 7 days).
+    // Notifications keeps each processed event's id this long to recognise a redelivery; no copy
+    // of an older event can arrive. Set it to at least the topic's retention.
+    'kafka.topicRetentionHours': Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        problem: "must be a number of hours greater than 0 (the topic's retention.ms in hours)",
+      }),
+    ),
     'auth.providers': Type.Optional(
       Type.Array(
         Type.Object(

@@ -124,6 +124,31 @@ describe('parseSiteConfig', () => {
     }
   });
 
+  it('takes email.delivery.retentionDays and kafka.topicRetentionHours as positive numbers, naming the key otherwise', () => {
+    const smtp = { host: 'h', port: 25, authentication: 'none' };
+    const ok = parseSiteConfig(
+      withSmtp(smtp, { 'email.delivery.retentionDays': 30, 'kafka.topicRetentionHours': 72 }),
+    );
+    assert.equal(ok['email.delivery.retentionDays'], 30);
+    assert.equal(ok['kafka.topicRetentionHours'], 72);
+    for (const bad of [0, -1, 3651, '90', null]) {
+      assert.deepEqual(issuesOf(withSmtp(smtp, { 'email.delivery.retentionDays': bad })).issues, [
+        {
+          key: 'email.delivery.retentionDays',
+          message: 'must be a number of days greater than 0 and at most 3650 (10 years)',
+        },
+      ]);
+    }
+    for (const bad of [0, -5, '168', false]) {
+      assert.deepEqual(issuesOf(withSmtp(smtp, { 'kafka.topicRetentionHours': bad })).issues, [
+        {
+          key: 'kafka.topicRetentionHours',
+          message: "must be a number of hours greater than 0 (the topic's retention.ms in hours)",
+        },
+      ]);
+    }
+  });
+
   it('rejects an unknown authentication mechanism', () => {
     const { issues } = issuesOf(withSmtp({ host: 'h', port: 25, authentication: 'GSSAPI' }));
     assert.deepEqual(issues, [

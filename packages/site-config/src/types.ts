@@ -51,5 +51,9 @@ export interface SiteConfig {
   'email.smtp'?: SmtpConfig;
   /** Hours a delivery is retried before it fails (default 120); a link's expiry stops it sooner. */
   'email.delivery.maxAgeHours'?: number;
+  /** Days the delivery log keeps a finished delivery and its attempts (default 90). */
+  'email.delivery.retentionDays'?: number;
+  /** The accounts topic's retention in hours (default 168): how long processed event ids are kept. */
+  'kafka.topicRetentionHours'?: number;
   'auth.providers': AuthProvider[];
 }

@@ -2,6 +2,7 @@ import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import { sweepAwaitingDeliveries } from '../application/awaiting.ts';
 import { reclaimExpiredClaims } from '../store/queue.ts';
+import { type Purged, Retention } from './retention.ts';
 
 export interface HousekeepingOptions {
   db: Database;
@@ -15,19 +16,34 @@ export interface HousekeepingOptions {
   maxAttempts: number;
   claimTimeoutMs: number;
   pollIntervalMs: number;
+  /** Told what each retention run purged (metrics). */
+  onPurged?: (purged: Purged) => void;
 }
 
-/** The delivery worker's periodic chores beside sending: expired claims and awaiting deliveries. */
+/**
+ * The delivery worker's periodic chores beside sending: expired claims, awaiting deliveries and
+ * retention (delivery/retention.ts: old deliveries, attempts and processed events purged).
+ */
 export class Housekeeping {
   private lastReclaim = 0;
   private lastAwaitingSweep = 0;
+  private readonly retention: Retention;
 
-  constructor(private readonly o: HousekeepingOptions) {}
+  constructor(private readonly o: HousekeepingOptions) {
+    this.retention = new Retention({
+      db: o.db,
+      siteConfig: o.siteConfig,
+      logger: o.logger,
+      clock: o.clock,
+      ...(o.onPurged ? { onPurged: o.onPurged } : {}),
+    });
+  }
 
-  /** Runs each chore that is due; a failed reclaim throws (the worker retries), a failed sweep is logged. */
+  /** Runs each chore that is due; a failed reclaim throws (the worker retries), a failed sweep or purge is logged. */
   async runIfDue(): Promise<void> {
     await this.reclaimIfDue();
     await this.sweepAwaitingIfDue();
+    await this.retention.runIfDue();
   }
 
   private async reclaimIfDue(): Promise<void> {
