@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole product in one process with embedded defaults and no outside services —
  * accounts on :3001, notifications on :3002, a development mail sink on :2525 that keeps every
- * email as a file in .data/mail, PGlite databases in .data/, and an in-process event bus
+ * email as a file in .data/mail, one PGlite database in .data/pglite (a schema per service: one
+ * WASM Postgres instead of two), and an in-process event bus
  * persisted in .data/bus. `DATABASE_URL` and `KAFKA_BROKERS` switch to the real parts (each
  * service then gets its own schema / consumer group as in production). Ports: ACCOUNTS_PORT,
  * NOTIFICATIONS_PORT, MAIL_SINK_PORT; the rest as packages/service-kit/README.md lists.
@@ -50,9 +51,13 @@ await runUntilSignal({
       logger: logger.child({ service: 'mail-sink' }),
     });
     defer('mail sink', () => sink.close());
-    const accountsDb = await openDatabase(env.database('accounts'));
+    // Embedded: both schemas in one PGlite (one WASM Postgres: about half the memory and start time
+    // of one per service). With DATABASE_URL: a pool each, as in production.
+    const dbLog = logger.child({ service: 'database' });
+    const warn = (message: string) => dbLog.warn(message);
+    const accountsDb = await openDatabase({ ...env.database('accounts'), warn });
     defer('accounts database', () => accountsDb.close());
-    const notificationsDb = await openDatabase(env.database('notifications'));
+    const notificationsDb = await openDatabase({ ...env.database('notifications'), warn });
     defer('notifications database', () => notificationsDb.close());
     const bus = busFromEnv(process.env, {
       clientId: 'sitemail',
@@ -83,7 +88,7 @@ await runUntilSignal({
     defer('notifications', () => notifications.close());
 
     process.stdout.write(`
-  sitemail is running (embedded mode: ${env.databaseUrl ? 'Postgres' : `PGlite in ${env.dataDir}`}, ${
+  sitemail is running (embedded mode: ${env.databaseUrl ? 'Postgres' : `PGlite in ${join(env.dataDir, 'pglite')}`}, ${
     env.kafkaBrokers ? `Kafka at ${env.kafkaBrokers.join(',')}` : 'in-process event bus'
   })
     accounts       ${accounts.url}   (API docs ${accounts.url}/docs)

@@ -68,7 +68,11 @@ describe('readServiceEnv', () => {
     assert.equal(env.logLevel, 'info');
     assert.equal(env.trustProxy, false);
     assert.equal(env.siteConfigPath, '/repo/config/site-config.jsonc');
-    assert.deepEqual(env.database('accounts'), { dataDir: join(dataDir, 'accounts') });
+    assert.deepEqual(env.database('accounts'), {
+      dataDir: join(dataDir, 'pglite'),
+      schema: 'accounts',
+      legacyDataDir: join(dataDir, 'accounts'),
+    });
     assert.equal(env.linkTokenKey.key.length, 32);
     const again = readServiceEnv({ DATA_DIR: dataDir }, { root: '/repo' });
     assert.deepEqual(again.linkTokenKey, env.linkTokenKey);

@@ -147,8 +147,14 @@ export interface ServiceEnv {
   logLevel: LogLevel;
   trustProxy: TrustProxy;
   linkTokenKey: LinkTokenKey;
-  /** `openDatabase` options for one service's schema (its own PGlite directory in embedded mode). */
-  database(schema: string): { url: string; schema: string } | { dataDir: string };
+  /**
+   * `openDatabase` options for one service's schema. Embedded: one PGlite in `<dataDir>/pglite`
+   * shared by the services of the process, a schema each (`legacyDataDir`: where an older version
+   * kept this service's own PGlite, used as it is when present).
+   */
+  database(
+    schema: string,
+  ): { url: string; schema: string } | { dataDir: string; schema: string; legacyDataDir: string };
 }
 
 /**
@@ -200,6 +206,8 @@ export function readServiceEnv<S extends Record<string, EnvVar<unknown>>>(
     siteConfigPath: resolve(values.siteConfigPath),
     linkTokenKey,
     database: (schema: string) =>
-      databaseUrl ? { url: databaseUrl, schema } : { dataDir: join(dataDir, schema) },
+      databaseUrl
+        ? { url: databaseUrl, schema }
+        : { dataDir: join(dataDir, 'pglite'), schema, legacyDataDir: join(dataDir, schema) },
   };
 }
