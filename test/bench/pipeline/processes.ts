@@ -135,9 +135,9 @@ export async function startBuiltService(o: {
       : undefined;
   let startToLiveMs = 0;
   try {
-    await waitFor200(`${url}/healthz`, dead, 60_000);
+    await waitFor200(`${url}/healthz`, dead, 180_000);
     startToLiveMs = now() - started;
-    await waitFor200(`${url}/readyz`, dead, 60_000);
+    await waitFor200(`${url}/readyz`, dead, 180_000);
   } catch (err) {
     await stopChild(child, 1000);
     throw new Error(`${(err as Error).message}\n${output()}`);
