@@ -136,6 +136,14 @@ const setUp: Record<ProviderState, () => Promise<string>> = {
     await accounts.invite(inviter.id, unique('newcomer').email, 'acme');
     return inviter.id;
   },
+  [states.userDeleted]: async () => {
+    const user = await apiUser('deleted');
+    await accounts.addEmail(user.id, unique('second').email);
+    await accounts.createApiKey(user.id, 'laptop', user.id);
+    const by = { userId: admin.id, username: 'admin', siteAdmin: true, via: 'api-key' as const };
+    await accounts.deleteUser(user.id, by);
+    return user.id;
+  },
   [states.invitedExistingUser]: async () => {
     const inviter = await apiUser('inviter');
     const invitee = await apiUser('invitee');

@@ -456,6 +456,20 @@ const expectations: Expectation[] = [
       assert.deepEqual(summary(decisions), ['send invitation to bob@example.com']);
     },
   },
+  {
+    message: messages.userDeleted,
+    content: envelope('UserDeleted', USER, 5, { deletedBy: 'site-admin' }),
+    metadata: wireMetadata('UserDeleted', USER),
+    handle(m) {
+      const known = new Known(USER).user('alice@example.com', true).add('EmailAdded', {
+        email: 'alice@work.example',
+      });
+      const { event, decisions } = receive(m, known);
+      // No email about a deletion; the erasure itself is notifications' (its recipient and delivery log).
+      assert.deepEqual(decisions, []);
+      assert.deepEqual(event.data, { deletedBy: 'site-admin' });
+    },
+  },
 ];
 
 /** Normalises a pact file for comparison: the tool versions in its metadata do not matter. */

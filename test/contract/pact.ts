@@ -26,6 +26,7 @@ export const states = {
   siteAdminGranted: 'a site admin made another user site admin',
   invitedNewAddress: 'a user invited an address that belongs to no user to an organization',
   invitedExistingUser: 'a user invited an existing user to an organization',
+  userDeleted: 'a site admin deleted a user who had two addresses and an API key',
 } as const;
 export type ProviderState = (typeof states)[keyof typeof states];
 
@@ -102,6 +103,11 @@ export const messages = {
     description: 'UserInvited for an existing user, to an organization',
     state: states.invitedExistingUser,
     type: 'UserInvited',
+  },
+  userDeleted: {
+    description: 'UserDeleted by a site admin, carrying no personal data',
+    state: states.userDeleted,
+    type: 'UserDeleted',
   },
 } as const satisfies Record<string, PactMessage>;
 
