@@ -4,6 +4,7 @@
  * steady pace while the scenario's fault runs beside the load, then the wait for every expected
  * email and the verdict (report.ts).
  */
+import { Kafka, logLevel } from 'kafkajs';
 import { basic, call, newPerson, token } from '../e2e/client.ts';
 import { monitorEvents, publish, recipients, sleep, Tracker, topicOf, type WireMessage } from './load.ts';
 import type { PrivatePostgres } from './postgres.ts';
@@ -204,8 +205,9 @@ export async function runEmailScenario(
     }
     if (drainedAt === undefined) {
       const gap = tracker.longestGap(loadStarted, Date.now());
-      stalled ??= `deliveries stopped (longest silence at the sink ${Math.round(gap / 1000)} s)`;
+      stalled ??= `not drained (longest silence at the sink ${Math.round(gap / 1000)} s)`;
       for (const i of stack.live('notifications')) failures.push(`${i.label} /readyz: ${await readiness(i)}`);
+      failures.push(...(await partitionsBehind(stack)));
     }
     return judge(s.name, {
       keys,
@@ -227,6 +229,34 @@ export async function runEmailScenario(
     });
   } finally {
     await stack.stop();
+  }
+}
+
+/** The notifications group's committed offset against the high watermark, for each partition behind. */
+async function partitionsBehind(stack: ChaosStack): Promise<string[]> {
+  const admin = new Kafka({
+    brokers: stack.kafka.brokers,
+    clientId: 'chaos-check',
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    const behind: string[] = [];
+    for (const topic of [topicOf.users, topicOf.monitors]) {
+      const high = await admin.fetchTopicOffsets(topic);
+      const [committed] = await admin.fetchOffsets({ groupId: 'notifications', topics: [topic] });
+      for (const h of high) {
+        const c = committed?.partitions.find((p) => p.partition === h.partition)?.offset ?? '-1';
+        if (Number(c) < Number(h.high)) behind.push(`${topic}/${h.partition} committed ${c} of ${h.high}`);
+      }
+    }
+    return behind.length
+      ? [`consumer group behind on ${behind.length} partition(s): ${behind.join(', ')}`]
+      : [];
+  } catch (err) {
+    return [`offsets not readable: ${(err as Error).message}`];
+  } finally {
+    await admin.disconnect().catch(() => {});
   }
 }
 
