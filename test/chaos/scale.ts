@@ -33,7 +33,7 @@ export interface ScaleRow {
 
 export async function runScale(o: { quick: boolean }): Promise<{ rows: ScaleRow[]; table: string }> {
   assertBuilt();
-  const emails = o.quick ? 300 : 4_000;
+  const emails = Number(process.env.CHAOS_SCALE_EMAILS ?? (o.quick ? 300 : 4_000));
   const postgres = await startPrivatePostgres();
   const sink = await startSink();
   const rows: ScaleRow[] = [];
@@ -50,9 +50,9 @@ export async function runScale(o: { quick: boolean }): Promise<{ rows: ScaleRow[
         const instances = await Promise.all(Array.from({ length: n }, () => stack.start('notifications')));
         const cpuBefore = instances.map((i) => cpuSeconds(i.pid));
         await Promise.all(instances.map((i) => waitReady(i, 90_000)));
-        const done = await tracker.waitFor(monitors.keys, 300_000);
+        const done = await tracker.waitFor(monitors.keys, 600_000);
         if (done === undefined)
-          throw new Error(`${n} instance(s): ${tracker.received(monitors.keys)} of ${emails} in 300 s`);
+          throw new Error(`${n} instance(s): ${tracker.received(monitors.keys)} of ${emails} in 600 s`);
         const elapsed = (Date.now() - started.at) / 1000;
         const machine = machineTicks();
         const times = [...tracker.times].sort((a, b) => a - b);
