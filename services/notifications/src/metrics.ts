@@ -61,6 +61,8 @@ export interface NotificationsMetrics {
   onHandled(eventType: string, handled: { duplicate: boolean; decisions: readonly Decision[] }): void;
   /** After each delivery attempt. */
   onAttempt(outcome: AttemptFacts): void;
+  /** After each retention run (delivery/retention.ts): the rows it purged. */
+  onPurged(purged: { deliveries: number; attempts: number; processedEvents: number }): void;
   /** The bus consumer's listeners. */
   consumer: {
     onLag(lag: { topic: string; partition: number; messages: number }): void;
@@ -108,6 +110,12 @@ export function createNotificationsMetrics(
     name: 'notifications_smtp_replies_total',
     help: "SMTP servers' answers to send attempts, by class: 2xx, 4xx, 5xx, or connection (no reply)",
     labelNames: ['class'],
+    registers: [registry],
+  });
+  const purgedRows = new Counter({
+    name: 'notifications_retention_purged_total',
+    help: 'Rows the retention job purged, by table: deliveries, delivery_attempts, processed_events',
+    labelNames: ['table'],
     registers: [registry],
   });
   const deadLetters = new Counter({
@@ -159,6 +167,11 @@ export function createNotificationsMetrics(
       if (replyClass === undefined) return;
       replies.inc({ class: replyClass });
       sendDuration.observe(Math.max(0, o.finishedAt.getTime() - o.startedAt.getTime()) / 1000);
+    },
+    onPurged(p) {
+      purgedRows.inc({ table: 'deliveries' }, p.deliveries);
+      purgedRows.inc({ table: 'delivery_attempts' }, p.attempts);
+      purgedRows.inc({ table: 'processed_events' }, p.processedEvents);
     },
     consumer: {
       onLag: ({ topic, partition, messages }) => lag.set({ topic, partition: String(partition) }, messages),

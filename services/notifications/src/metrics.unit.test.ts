@@ -44,3 +44,16 @@ describe('notifications_delivery_queue_paused', () => {
     assert.match(await read(), /notifications_delivery_queue_paused\{cause="unreachable"\} 0/);
   });
 });
+
+describe('notifications_retention_purged_total', () => {
+  it('counts what each retention run purged, by table', async () => {
+    const registry = createMetricsRegistry();
+    const metrics = createNotificationsMetrics(registry, {} as Database);
+    metrics.onPurged({ deliveries: 3, attempts: 5, processedEvents: 7 });
+    metrics.onPurged({ deliveries: 1, attempts: 0, processedEvents: 0 });
+    const text = await registry.getSingleMetricAsString('notifications_retention_purged_total');
+    assert.match(text, /notifications_retention_purged_total\{table="deliveries"\} 4/);
+    assert.match(text, /notifications_retention_purged_total\{table="delivery_attempts"\} 5/);
+    assert.match(text, /notifications_retention_purged_total\{table="processed_events"\} 7/);
+  });
+});

@@ -17,6 +17,7 @@ import { inDeliverySpan } from './delivery-span.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { OutcomeRecorder } from './outcomes.ts';
 import { RelayPause } from './relay-pause.ts';
+import type { Purged } from './retention.ts';
 import { RetryAlarm } from './retry-alarm.ts';
 import { defaultSendRate, SendRate, type SendRateOptions } from './send-rate.ts';
 
@@ -67,6 +68,8 @@ export interface DeliveryWorkerOptions {
   logger?: WorkerLogger;
   /** Told about each attempt's outcome before it is recorded (metrics.ts). Must not throw. */
   onAttempt?: (outcome: AttemptOutcome) => void;
+  /** Told what each retention run purged (metrics.ts). Must not throw. */
+  onPurged?: (purged: Purged) => void;
   /** Injectable for tests. */
   clock?: () => Date;
   random?: () => number;
@@ -150,6 +153,7 @@ export class DeliveryWorker {
       maxAttempts: this.maxAttempts,
       claimTimeoutMs: this.claimTimeoutMs,
       pollIntervalMs: this.pollIntervalMs,
+      ...(o.onPurged ? { onPurged: o.onPurged } : {}),
     });
     this.outcomes = new OutcomeRecorder(o.db, this.workerId, this.logger, () => this.wake());
     this.attemptContext = {
