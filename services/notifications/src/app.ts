@@ -117,6 +117,7 @@ const workerPlugin = fp<{
       ...(s.breaker !== undefined ? { breaker: s.breaker } : {}),
       ...(s.workerId !== undefined ? { workerId: s.workerId } : {}),
       onAttempt: app.notificationsMetrics.onAttempt,
+      onPurged: app.notificationsMetrics.onPurged,
     });
     app.decorate('deliveryWorker', worker);
     app.addHook('onReady', async () => worker.start());
