@@ -75,7 +75,9 @@ describe('npm run bench:pipeline', () => {
       );
       assert.ok(f.startToReadyMs > 0);
     }
-    assert.ok(results.npmStart && results.npmStart.idleTreeRss > 0 && results.npmStart.processes >= 2);
+    const npm = results.npmStart;
+    assert.ok(npm && !('error' in npm), `npm start came up: ${JSON.stringify(npm)}`);
+    assert.ok(npm.idleTreeRss > 0 && npm.processes >= 2, JSON.stringify(npm));
     // Every target of the issue is in the table with a verdict.
     for (const target of [
       /pipeline \/ raw nodemailer .*≥ 0\.7 +(PASS|MISS)/,

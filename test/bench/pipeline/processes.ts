@@ -197,7 +197,7 @@ export async function measureNpmStart(o: {
   try {
     await Promise.all(
       [o.ports.accounts, o.ports.notifications].map((port) =>
-        waitFor200(`http://127.0.0.1:${port}/readyz`, dead, 120_000),
+        waitFor200(`http://127.0.0.1:${port}/readyz`, dead, 300_000),
       ),
     );
     const startToReadyMs = now() - started;

@@ -58,7 +58,9 @@ export function reportLines(r: BenchResults): string[] {
       pass: f.startToReadyMs <= 1500,
     });
   }
-  if (r.npmStart) {
+  if (r.npmStart && 'error' in r.npmStart) {
+    rows.push({ what: 'npm start', figure: r.npmStart.error, target: '≤ 6 s', pass: false });
+  } else if (r.npmStart) {
     rows.push({
       what: 'npm start: idle RSS (process tree)',
       figure: `${mb(r.npmStart.idleTreeRss)} (${r.npmStart.processes} processes; product's node ${mb(r.npmStart.idleMainRss)})`,

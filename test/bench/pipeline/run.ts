@@ -83,7 +83,7 @@ export interface BenchResults {
     duplicateMessageIds: number;
   };
   failures: string[];
-  npmStart: NpmStartFigures | undefined;
+  npmStart: NpmStartFigures | { error: string } | undefined;
   loadAverage: number[];
   /** `node -e 0`, start to exit, median of 3: how fast this machine is right now (idle: ~40-60 ms). */
   nodeStartMs: number;
@@ -208,7 +208,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
     await stack.stop();
 
-    let npmStart: NpmStartFigures | undefined;
+    let npmStart: BenchResults['npmStart'];
     if (o.npmStart) {
       o.log('npm start (embedded: PGlite, in-process bus) to both /readyz, then idle RSS…');
       const dataDir = mkdtempSync(join(tmpdir(), 'sitemail-bench-npm-start-'));
@@ -218,6 +218,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
           dataDir,
           ports: { accounts: await freePort(), notifications: await freePort(), mailSink: await freePort() },
         });
+      } catch (err) {
+        // The pipeline's figures are in hand: a product that does not come up is a MISS, not a lost run.
+        npmStart = { error: (err as Error).message.split('\n')[0] ?? 'failed' };
       } finally {
         rmSync(dataDir, { recursive: true, force: true });
       }
