@@ -91,11 +91,13 @@ export async function accountsScenario(size: Size, postgres: PrivatePostgres, si
 
     let created = 0;
     let killedAt = 0;
+    let createdAtKill = 0;
     let killed: Promise<void> | undefined;
     const load = createUsers(stack, auth, size.users, 'acct', (n) => {
       created = n;
       if (!killed && created >= size.users * 0.4) {
         killedAt = Date.now();
+        createdAtKill = n;
         killed = victim.kill();
       }
     });
@@ -136,7 +138,7 @@ export async function accountsScenario(size: Size, postgres: PrivatePostgres, si
       eventsIn: await countEvents(stack),
       drainedAt,
       extra:
-        `${victim.label} (lease holder) SIGKILLed after ${created} of ${size.users} users; ${standby.label} published ` +
+        `${victim.label} (lease holder) SIGKILLed after ${createdAtKill} of ${size.users} users; ${standby.label} published ` +
         `${takeoverMs !== undefined ? (takeoverMs / 1000).toFixed(1) : '—'} s later (lease 30 s); ${victim.label}' live ` +
         `${Math.round(restarted.liveMs)} ms, ready ${(restartReady / 1000).toFixed(1)} s later; topic: ${topic.messages} ` +
         `messages, ${topic.republished} published twice (the batch in flight at the kill), per-user order held` +
