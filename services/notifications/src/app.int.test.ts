@@ -240,6 +240,8 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
       '/healthz',
       '/metrics',
       '/readyz',
+      '/suppressions',
+      '/suppressions/{address}',
       '/test-email',
     ]);
     assert.ok(doc.paths['/deliveries'].get.parameters.some((p: { name: string }) => p.name === 'status'));

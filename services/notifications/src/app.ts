@@ -20,6 +20,7 @@ import { DeliveryWorker } from './delivery/worker.ts';
 import { apiKeyAuthenticator } from './http/admin-auth.ts';
 import { deliveryRoutes } from './http/deliveries.ts';
 import { notificationsChallenge } from './http/problem.ts';
+import { suppressionRoutes } from './http/suppressions.ts';
 import { testEmailRoutes } from './http/test-email.ts';
 import { notificationsMetricsPlugin } from './metrics.ts';
 
@@ -182,6 +183,7 @@ const docs = {
     'Consumes accounts and code-monitoring events, applies the verified-primary-email policy and delivers email over SMTP. Admin routes take `Authorization: token <API key>` (or `Bearer <API key>`) of a site admin. Errors are RFC 9457 problem details (application/problem+json).',
   tags: [
     { name: 'deliveries', description: 'The delivery log' },
+    { name: 'suppressions', description: 'Addresses a final reply said have no mailbox' },
     { name: 'admin', description: 'Site admin tools' },
     { name: 'operations', description: 'Liveness, readiness and metrics' },
   ],
@@ -231,6 +233,7 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
       queueState: () => app.deliveryWorker?.queueState(),
       maxAgeHours: () => o.siteConfig()['email.delivery.maxAgeHours'],
     });
+    await app.register(suppressionRoutes, { db: o.db, authenticate });
     // A test email the saved settings got through resumes a paused queue at once.
     await app.register(testEmailRoutes, {
       siteConfig: o.siteConfig,

@@ -4,13 +4,14 @@ import type { Database, Queryable } from '@sitemail/db';
 import { traceparentOf } from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
 import type { Decision } from '../domain/decision.ts';
-import { decideNotifications, recipientUserIdFor } from '../domain/policy.ts';
+import { decideNotifications, recipientUserIdFor, sendAddressesOf } from '../domain/policy.ts';
 import { type Recipient, recipientProjection } from '../domain/recipient.ts';
 import { insertDeliveries, type NewDelivery } from '../store/deliveries.ts';
 import { eraseUserDeliveries } from '../store/erasure.ts';
 import { recordProcessedEvent } from '../store/processed-events.ts';
 import { notifyQueued } from '../store/queue-wake.ts';
 import { loadRecipient, saveRecipient } from '../store/recipients.ts';
+import { suppressedAmong } from '../store/suppressions.ts';
 import { defaultAwaitRecipientMs, redecideAwaitingFor } from './awaiting.ts';
 
 export interface HandledEvent {
@@ -90,7 +91,12 @@ export async function handleEventIn(
       : recipientId === event.userId && own
         ? own
         : await loadRecipient(tx, recipientId);
-  const decisions = decideNotifications(event, recipient, site);
+  // The suppression list is looked up for the addresses the policy would send to, and the policy
+  // decides again knowing which are undeliverable (it stays pure; most events send nothing).
+  const first = decideNotifications(event, recipient, site);
+  const undeliverable = await suppressedAmong(tx, sendAddressesOf(first));
+  const decisions =
+    undeliverable.size > 0 ? decideNotifications(event, recipient, site, undeliverable) : first;
 
   const summary = decisions.map((d) =>
     d.kind === 'send'

@@ -26,7 +26,12 @@ async function queueDeliveries(db: TestDatabase, site: SiteConfig, n: number): P
   const user = new Stream();
   await handleEvent(
     db,
-    user.created({ email: 'alice@example.com', verified: true, provider: 'github' }),
+    // An address of its own: a 550 puts an address on the suppression list for the tests after it.
+    user.created({
+      email: `alice-${user.userId.slice(0, 8)}@example.com`,
+      verified: true,
+      provider: 'github',
+    }),
     site,
     new Date(),
   );

@@ -26,6 +26,7 @@ export const suppressionReasons = [
   'address-already-verified',
   'address-unverified',
   'user-deleted',
+  'address-undeliverable',
 ] as const;
 export type SuppressionReason = (typeof suppressionReasons)[number];
 
@@ -89,4 +90,6 @@ export const suppressionReasonText: Record<SuppressionReason, string> = {
   'address-already-verified': 'the address is already verified',
   'address-unverified': 'the address is not verified',
   'user-deleted': 'the user was deleted (its addresses and the email were erased)',
+  'address-undeliverable':
+    'the address is on the suppression list: an earlier email to it got a final reply that the mailbox does not exist (GET /suppressions/{address})',
 };

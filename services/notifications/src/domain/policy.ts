@@ -80,18 +80,41 @@ function gateOnSmtp(site: SiteConfig, decision: Decision): Decision {
 }
 
 /**
+ * Emails still tried to an address on the suppression list: they ask the user to prove the address
+ * works (the user may have fixed their mailbox), and the one accepted lifts the suppression.
+ */
+export const triedDespiteSuppression: ReadonlySet<EmailKind> = new Set<EmailKind>([
+  'email-verification',
+  'set-password',
+]);
+
+/** The suppression list as the policy sees it: is this address (any case) undeliverable? */
+export type UndeliverableAddresses = ReadonlySet<string>;
+
+/**
  * Which emails an event causes, given the recipient (as it stands once the event is applied; see
- * `recipientUserIdFor`) and the site config in force. Pure: no I/O, no clock.
+ * `recipientUserIdFor`), the site config in force and the addresses on the suppression list
+ * (lower-cased; `sendAddressesOf` says which to look up). Pure: no I/O, no clock.
  */
 export function decideNotifications(
   event: FleetEvent,
   recipient: Recipient | undefined,
   site: SiteConfig,
+  undeliverable: UndeliverableAddresses = new Set(),
 ): Decision[] {
   const decisions = decideIgnoringSmtp(event, recipient, site).map((d) => gateOnSmtp(site, d));
   // A deleted user gets nothing, and the log keeps no address of theirs (issue 13's erasure).
   if (recipient?.deleted) return decisions.map((d) => suppress(d.email, 'user-deleted', recipient.userId));
-  return decisions;
+  return decisions.map((d) =>
+    d.kind === 'send' && undeliverable.has(d.to.toLowerCase()) && !triedDespiteSuppression.has(d.email)
+      ? suppress(d.email, 'address-undeliverable', d.userId, d.to)
+      : d,
+  );
+}
+
+/** The addresses the decisions would send to (lower-cased): the ones to look up on the suppression list. */
+export function sendAddressesOf(decisions: Decision[]): string[] {
+  return [...new Set(decisions.flatMap((d) => (d.kind === 'send' ? [d.to.toLowerCase()] : [])))];
 }
 
 function decideIgnoringSmtp(

@@ -30,6 +30,11 @@ export async function eraseUserDeliveries(tx: Queryable, userId: string, now: Da
      WHERE ${OF_USER} AND status IN ('queued', 'deferred', 'sending', 'awaiting-recipient')`,
     [userId, at],
   );
+  // The suppression list names the address its deliveries bounced from.
+  await tx.query(
+    `DELETE FROM address_suppressions WHERE delivery_id IN (SELECT id FROM deliveries WHERE ${OF_USER})`,
+    [userId],
+  );
   const erased = await tx.query(
     `UPDATE deliveries SET recipient_address = NULL, message = NULL, pending_event = NULL, smtp_response = NULL,
        last_error = NULL, erased_at = $2, updated_at = $2

@@ -160,4 +160,25 @@ CREATE INDEX deliveries_final_created ON deliveries (created_at)
 CREATE INDEX processed_events_processed_at ON processed_events (processed_at);
 `,
   },
+  {
+    // The suppression list (issue 11 item 4): an address a final reply said has no mailbox
+    // (reply_scope 'address'), with the reply, when, and the delivery that got it. Product emails
+    // to it are suppressed 'address-undeliverable'; a lifted entry (an admin, or an email accepted
+    // for the address) stays with who lifted it and when, until the address bounces again.
+    // Addresses are kept lower-cased: mailbox providers treat the local part without case.
+    id: '007-address-suppressions',
+    sql: `
+CREATE TABLE address_suppressions (
+  address text PRIMARY KEY CHECK (address = lower(address)),
+  delivery_id uuid REFERENCES deliveries (id) ON DELETE SET NULL,
+  reply text NOT NULL,
+  response_code integer,
+  suppressed_at timestamptz NOT NULL,
+  lifted_at timestamptz,
+  lifted_by text,
+  CHECK ((lifted_at IS NULL) = (lifted_by IS NULL))
+);
+CREATE INDEX address_suppressions_active ON address_suppressions (address) WHERE lifted_at IS NULL;
+`,
+  },
 ];

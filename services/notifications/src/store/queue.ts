@@ -1,5 +1,6 @@
 import type { Queryable } from '@sitemail/db';
 import type { EmailMessage } from '../domain/emails.ts';
+import { suppressionOutcomeCtes } from './suppressions.ts';
 
 /** A delivery this worker holds the claim on, with what it needs to send. */
 export interface ClaimedDelivery {
@@ -138,7 +139,9 @@ export type AttemptOutcome =
  * attempt leaves its delivery deferred and counts it in `throttled_count`), many in one
  * statement: one commit for a batch of outcomes keeps the database off the sending path. Only
  * rows still held by this worker's claim of that attempt change, so a worker whose claim expired
- * and was taken over writes nothing. Returns the ids recorded.
+ * and was taken over writes nothing. The suppression list moves in the same statement (a reply
+ * about the address suppresses it, an accepted email lifts it: store/suppressions.ts). Returns the
+ * ids recorded.
  */
 export async function recordOutcomes(
   db: Queryable,
@@ -181,8 +184,8 @@ export async function recordOutcomes(
        FROM o
        WHERE deliveries.id = o.id AND deliveries.claimed_by = $1 AND deliveries.attempt_count = o.attempt
          AND deliveries.status = 'sending'
-       RETURNING deliveries.id
-     )
+       RETURNING deliveries.id, deliveries.recipient_address
+     )${suppressionOutcomeCtes}
      INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, finished_at, outcome, smtp_response,
        response_code, error_step, error, reply_scope)
      SELECT o.id, o.attempt, $1, o.started_at, o.finished_at, o.status, o.response, o.response_code, o.step, o.error,
