@@ -94,7 +94,8 @@ describe(`an email whose recipient has not reached notifications yet (${testData
       organization: 'acme',
       inviteeUserId: owner.userId,
       token: inviter.seal('invite-1', 'UserInvited'),
-      expiresAt: '2026-12-02T00:00:00.000Z',
+      // Ahead of the real clock the worker sends by: an invitation whose link has expired is not sent.
+      expiresAt: new Date(t0.getTime() + 7 * 86_400_000).toISOString(),
     });
     const i = await handle(invitation, t0);
     assert.equal(m.queued + i.queued, 0);
