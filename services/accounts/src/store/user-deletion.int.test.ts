@@ -93,8 +93,9 @@ describe(`deleting a user for real (${testDatabaseKind()})`, () => {
       [],
     );
     const created = (await h.eventStore.readStream(alice.id))[0];
-    assert.equal((created?.data as { email: string }).email, 'wonderalice@example.com');
-    assert.equal((created?.data as { displayName: string }).displayName, 'Alice Liddell');
+    assert.ok(created, 'the stream keeps its first event');
+    assert.equal((created.data as { email: string }).email, 'wonderalice@example.com');
+    assert.equal((created.data as { displayName: string }).displayName, 'Alice Liddell');
   });
 
   it('refuses a self-deletion without the password, or with a wrong one; another user is 403', async () => {
