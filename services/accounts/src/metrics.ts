@@ -26,6 +26,8 @@ export interface AccountsMetrics {
   registry: Registry;
   onCommand: CommandObserver;
   relay: RelayObserver;
+  /** Told what a retention run removed, by link-token kind. */
+  onRetentionPurged(byKind: Record<string, number>): void;
 }
 
 /**
@@ -62,8 +64,17 @@ export function createAccountsMetrics(registry: Registry, db: Database): Account
     help: 'Failed relay attempts (publish, database, lost lease); each is retried',
     registers: [registry],
   });
+  const purged = new Counter({
+    name: 'accounts_retention_purged_total',
+    help: 'Expired link tokens the retention job removed, by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
   return {
     registry,
+    onRetentionPurged(byKind) {
+      for (const [kind, n] of Object.entries(byKind)) purged.inc({ kind }, n);
+    },
     onCommand: (command, err) => commands.inc({ command, outcome: commandOutcome(err) }),
     relay: {
       onPublished(events, at) {

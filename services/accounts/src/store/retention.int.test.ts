@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { metricValue, parseMetrics } from '@sitemail/service-kit';
 import { type TestDatabase, testDatabase, testDatabaseKind } from '@sitemail/testkit';
+import Fastify from 'fastify';
 import { runRetention } from '../application/retention.ts';
+import { accountsMetricsPlugin } from '../metrics.ts';
+import { retentionPlugin } from '../retention.ts';
 import { prepareAccountsDatabase } from './prepare.ts';
 
 const now = new Date('2026-12-01T12:00:00.000Z');
@@ -89,5 +93,45 @@ describe(`retention of expired link tokens (${testDatabaseKind()})`, () => {
       40,
     );
     assert.equal((await left()).length, 5);
+  });
+
+  it('the running service purges at start and counts it in accounts_retention_purged_total{kind}', async () => {
+    // The plugin runs on the real clock: these tokens expired an hour ago, this one in an hour.
+    const hour = 3_600_000;
+    for (const [name, expires] of [
+      ['gone-1', -hour],
+      ['gone-2', -hour],
+      ['kept', hour],
+    ] as const) {
+      await db.query(
+        `INSERT INTO link_tokens (token_sha256, kind, user_id, email, created_at, expires_at)
+         VALUES ($1, 'EmailVerificationRequested', $2, $3, $4, $5)`,
+        [
+          name,
+          randomUUID(),
+          `${name}@example.com`,
+          new Date(Date.now() - 8 * 24 * hour),
+          new Date(Date.now() + expires),
+        ],
+      );
+    }
+    const app = Fastify();
+    await app.register(accountsMetricsPlugin, { db });
+    await app.register(retentionPlugin, { db });
+    await app.ready();
+    try {
+      let purged: number | undefined;
+      for (let i = 0; i < 100 && purged !== 2; i++) {
+        const text = (await app.inject({ url: '/metrics' })).body;
+        purged = metricValue(parseMetrics(text), 'accounts_retention_purged_total', {
+          kind: 'EmailVerificationRequested',
+        });
+        if (purged !== 2) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(purged, 2);
+      assert.deepEqual(await left(), ['kept']);
+    } finally {
+      await app.close();
+    }
   });
 });
