@@ -34,6 +34,8 @@ export interface Stack {
   dir: string;
   /** The stack's own Postgres database, when DATABASE_URL is set (else each service has PGlite under `dir`). */
   postgresUrl: string | undefined;
+  /** The LINK_TOKEN_KEY both services run with (a rebuild of accounts' read models needs it). */
+  linkTokenKey: string;
   /** The SMTP server's account, as the site config holds it. */
   smtpUser: { username: string; password: string };
   /** Secrets the scenarios saw (API keys, link codes) besides the SMTP password; none may reach a log. */
@@ -131,10 +133,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     writeSiteConfig(siteConfig);
 
     const secrets = new Set<string>();
+    const linkTokenKey = opts.env?.LINK_TOKEN_KEY ?? generateLinkTokenKey('e2e');
     const common = {
       KAFKA_BROKERS: kafka.brokers.join(','),
       SITE_CONFIG: siteConfigPath,
-      LINK_TOKEN_KEY: generateLinkTokenKey('e2e'),
+      LINK_TOKEN_KEY: linkTokenKey,
       LOG_LEVEL: 'info',
       ...(postgres ? { DATABASE_URL: postgres.url } : {}),
       ...opts.env,
@@ -176,6 +179,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       mailbox: new Mailbox(smtp),
       dir,
       postgresUrl: postgres?.url,
+      linkTokenKey,
       smtpUser,
       secrets,
       leakedSecrets: () =>

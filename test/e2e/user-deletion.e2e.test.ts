@@ -9,7 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { decode, topics } from '@sitemail/contracts';
+import { prepareAccountsDatabase, readModelQueries, rebuildReadModels } from '@sitemail/accounts';
+import { decode, parseLinkTokenKey, topics } from '@sitemail/contracts';
 import { type Database, migrate, openDatabase } from '@sitemail/db';
 import { handleEvent, migrations } from '@sitemail/notifications';
 import { readTopic, testDatabase } from '@sitemail/testkit';
@@ -185,6 +186,30 @@ describe('end to end: deleting a user erases them in both services', () => {
         );
         assert.equal(rows[0]?.state.deleted, true);
         assert.deepEqual(rows[0]?.state.addresses, []);
+      } finally {
+        await replica.close();
+        await live.close();
+      }
+    });
+  }
+
+  if (process.env.DATABASE_URL) {
+    it("replaying accounts' event log into empty read models gives the same rows, the user deleted", async () => {
+      const live = await openDatabase({ url: stack.postgresUrl!, schema: 'accounts', maxConnections: 1 });
+      const replica: Database = await testDatabase('e2e_accounts_replay');
+      try {
+        await prepareAccountsDatabase(replica);
+        const { events } = await rebuildReadModels(live, replica, parseLinkTokenKey(stack.linkTokenKey));
+        assert.ok(events > 0, 'the log has events');
+        for (const [table, sql] of Object.entries(readModelQueries)) {
+          assert.deepEqual((await replica.query(sql)).rows, (await live.query(sql)).rows, table);
+        }
+        const { rows } = await replica.query<{ deleted_at: unknown; username: unknown }>(
+          'SELECT deleted_at, username FROM users WHERE id = $1',
+          [userId],
+        );
+        assert.ok(rows[0]?.deleted_at, 'the rebuilt user is deleted');
+        assert.equal(rows[0]?.username, null);
       } finally {
         await replica.close();
         await live.close();

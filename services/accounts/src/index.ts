@@ -5,3 +5,4 @@ export { type RunningAccounts, type StartAccountsOptions, startAccounts } from '
 export { toAccountsEvent, toAccountsMessage } from './messages.ts';
 export { accountsMigrations } from './store/migrations.ts';
 export { prepareAccountsDatabase } from './store/prepare.ts';
+export { readModelQueries, rebuildReadModels } from './store/rebuild.ts';

@@ -14,19 +14,10 @@ import {
 import { everyRow } from '../testing/scan.ts';
 import { isShredded } from './personal-data.ts';
 import { prepareAccountsDatabase } from './prepare.ts';
-import { createProjection } from './projection.ts';
+import { readModelQueries, rebuildReadModels } from './rebuild.ts';
 
 const containing = (rows: string[], needles: string[]) =>
   rows.filter((row) => needles.some((n) => row.toLowerCase().includes(n.toLowerCase())));
-
-const readModels = {
-  users: 'SELECT * FROM users ORDER BY id',
-  user_emails: 'SELECT * FROM user_emails ORDER BY email',
-  api_keys: 'SELECT * FROM api_keys ORDER BY id',
-  invitations: 'SELECT * FROM invitations ORDER BY id',
-  link_tokens:
-    'SELECT token_sha256, kind, user_id, email, invitation_id, created_at, expires_at FROM link_tokens ORDER BY 1',
-};
 
 describe(`deleting a user for real (${testDatabaseKind()})`, () => {
   let h: Harness;
@@ -189,17 +180,8 @@ describe(`deleting a user for real (${testDatabaseKind()})`, () => {
     const replica = await testDatabase('accounts_shred_replay');
     try {
       await prepareAccountsDatabase(replica);
-      const project = createProjection(h.linkTokenKey);
-      const { rows: order } = await h.db.query<{ stream_id: string; event_id: string }>(
-        'SELECT stream_id, event_id FROM events ORDER BY seq',
-      );
-      const streams = [...new Set(order.map((o) => o.stream_id))];
-      const all = (await Promise.all(streams.map((s) => h.eventStore.readStream(s)))).flat();
-      const byId = new Map(all.map((e) => [e.id, e]));
-      await replica.transaction(async (tx) => {
-        for (const { event_id } of order) await project(tx, [byId.get(event_id)!]);
-      });
-      for (const [table, sql] of Object.entries(readModels)) {
+      await rebuildReadModels(h.db, replica, h.linkTokenKey);
+      for (const [table, sql] of Object.entries(readModelQueries)) {
         const live = await h.db.query(sql);
         assert.deepEqual((await replica.query(sql)).rows, live.rows, table);
       }
