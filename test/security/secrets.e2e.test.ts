@@ -102,8 +102,8 @@ async function exerciseEverything() {
 
   // Users from automation and from an external provider.
   const c = newPerson('secapi');
-  await ok(
-    call(A, 'POST', '/users', {
+  const apiUser = await ok(
+    call<UserView>(A, 'POST', '/users', {
       auth: adminAuth,
       body: { username: c.username, email: c.email, origin: 'api' },
     }),
@@ -262,6 +262,27 @@ async function exerciseEverything() {
   await ok(call(N, 'GET', '/healthz'), 200, 'notifications health');
   // Readiness, where a service has it (the coverage check below says whether it is documented).
   for (const base of [A, N]) await call(base, 'GET', '/readyz');
+  // Operations: metrics, the delivery queue's state, the suppression list (nothing is listed here).
+  for (const base of [A, N]) await ok(call(base, 'GET', '/metrics'), 200, 'metrics');
+  await ok(call(N, 'GET', '/deliveries/queue', { auth: adminAuth }), 200, 'delivery queue');
+  await ok(call(N, 'GET', '/suppressions', { auth: adminAuth }), 200, 'suppression list');
+  const unlisted = encodeURIComponent(c.email);
+  await ok(call(N, 'GET', `/suppressions/${unlisted}`, { auth: adminAuth }), 404, 'an address not listed');
+  await ok(call(N, 'DELETE', `/suppressions/${unlisted}`, { auth: adminAuth }), 404, 'nothing to lift');
+  // Deletion: a wrong re-confirmation changes nothing; a site admin deletes the API-created user.
+  await ok(
+    call(A, 'POST', `/users/${created.id}/delete`, {
+      auth: userAuth,
+      body: { password: 'not-their-password' },
+    }),
+    400,
+    'self-deletion with a wrong password',
+  );
+  await ok(
+    call(A, 'DELETE', `/users/${apiUser.id}`, { auth: adminAuth }),
+    204,
+    'a site admin deletes a user',
+  );
 }
 
 interface Secret {
