@@ -5,8 +5,9 @@
  * shows why; every process is killed when the harness exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort, REPO_ROOT } from '../e2e/processes.ts';
 
@@ -76,7 +77,10 @@ export async function startInstance(
   children.add(child);
   let output = '';
   let cpuAtFirstLog: number | undefined;
+  // CHAOS_LOGS=<folder>: every instance's whole output to <folder>/<label>.log, to read after a row.
+  const logFile = process.env.CHAOS_LOGS ? join(process.env.CHAOS_LOGS, `${label}.log`) : undefined;
   const keep = (c: Buffer) => {
+    if (logFile) appendFileSync(logFile, c);
     output += c.toString();
     if (cpuAtFirstLog === undefined && output.includes('"time":'))
       cpuAtFirstLog = cpuSeconds(child.pid ?? -1);
