@@ -6,7 +6,8 @@
 // and services/ on PGlite too, so both engines are proven in one command. The run fails when any
 // test failed, was skipped, or is a todo, and ends with one summary line for the whole run.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 
 const args = process.argv.slice(2);
@@ -29,7 +30,10 @@ function findTests(dirs) {
   return found.sort().filter((f) => !filter || filter.test(f));
 }
 
+const fileTimesReporter = new URL('./file-times-reporter.mjs', import.meta.url).href;
+
 function runPass(label, files, env) {
+  const timesFile = join(mkdtempSync(join(tmpdir(), 'sitemail-test-times-')), 'times.txt');
   return new Promise((done) => {
     console.log(`\n=== ${label}: ${files.length} test files ===`);
     const child = spawn(
@@ -39,6 +43,9 @@ function runPass(label, files, env) {
         'tsx',
         '--test',
         '--test-reporter=tap',
+        '--test-reporter-destination=stdout',
+        `--test-reporter=${fileTimesReporter}`,
+        `--test-reporter-destination=${timesFile}`,
         '--test-concurrency=1',
         '--test-timeout=240000',
         ...flags,
@@ -53,6 +60,7 @@ function runPass(label, files, env) {
       tail = (tail + chunk.toString()).slice(-4000);
     });
     child.on('close', (code) => {
+      if (existsSync(timesFile)) console.log(`\n${label}\n${readFileSync(timesFile, 'utf8')}`);
       for (const key of Object.keys(counts)) {
         const m = tail.match(new RegExp(`^# ${key} (\\d+)$`, 'm'));
         if (m) counts[key] = Number(m[1]);
