@@ -72,6 +72,10 @@ export function inProcessBus(opts: InProcessBusOptions = {}): Bus {
       const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
       if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1)
         throw new TypeError('maxBatchSize: expected >= 1');
+      // Accepted for the contract's sake (one partition per topic here), but checked the same way.
+      const concurrency = options.partitionsConsumedConcurrently ?? 1;
+      if (!Number.isInteger(concurrency) || concurrency < 1)
+        throw new TypeError('partitionsConsumedConcurrently: expected an integer >= 1');
       const { groupId } = options;
       const onError = options.onError ?? batchErrorReporter(opts.logger ?? stderrLogger);
       const batchOptions = { ...options, onError };

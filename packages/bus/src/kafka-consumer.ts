@@ -70,6 +70,9 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
   for (const [i, t] of options.topics.entries()) assertTopicName(t, `topics[${i}]`);
   const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
   if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new TypeError('maxBatchSize: expected >= 1');
+  const concurrency = options.partitionsConsumedConcurrently ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new TypeError('partitionsConsumedConcurrently: expected an integer >= 1');
   const batchOptions = { ...options, onError: options.onError ?? batchErrorReporter(deps.logger) };
   const { timeouts } = deps;
   const groupId = options.groupId;
@@ -187,7 +190,13 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
       await c.connect();
       await c.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? false });
       // Resolves after the join, or after a failed join was reported as a crash.
-      await c.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: eachBatch(run.abort) });
+      // kafkajs never hands out two batches of one partition at once, whatever the concurrency.
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: concurrency,
+        eachBatch: eachBatch(run.abort),
+      });
       return await crashed;
     } catch (e) {
       settleJoin();

@@ -60,6 +60,13 @@ export interface ConsumerOptions<T> {
   handleBatch: (batch: DecodedMessage<T>[]) => Promise<void>;
   /** Most messages handed to one `handleBatch` call (default 500); a larger fetched batch is split. */
   maxBatchSize?: number;
+  /**
+   * How many partitions' batches are handled at the same time (default 1: one batch at a time).
+   * Batches of one partition still come one after another, in offset order, so per-key order holds;
+   * raise it when a handler waits on I/O (SMTP, a database) and the topic has several partitions.
+   * Kafka only: the in-process bus has one partition per topic.
+   */
+  partitionsConsumedConcurrently?: number;
   /** Backoff between redeliveries of a failed batch: doubles from `initialMs` (250) up to `maxMs` (30 000). */
   retryBackoff?: { initialMs?: number; maxMs?: number };
   /**
