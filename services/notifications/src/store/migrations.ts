@@ -1,4 +1,5 @@
 import type { Migration } from '@sitemail/db';
+import { bouncesMigration } from './migrations/009-bounces.ts';
 
 /** The service's own tables. Applied on start under an advisory lock (see `migrate`). */
 export const migrations: Migration[] = [
@@ -181,4 +182,5 @@ CREATE TABLE address_suppressions (
 CREATE INDEX address_suppressions_active ON address_suppressions (address) WHERE lifted_at IS NULL;
 `,
   },
+  bouncesMigration,
 ];
