@@ -92,8 +92,10 @@ async function openPostgres(
 ): Promise<Database> {
   // search_path is set per connection at startup, so every pooled connection runs in the schema.
   const pool = new pg.Pool({ connectionString: url, max, options: `-c search_path=${schema}` });
-  pool.on('error', () => {
-    // An idle client lost its connection; the pool replaces it. Queries in flight get their own error.
+  pool.on('error', (err) => {
+    // An idle client lost its connection (the server restarted): the pool drops it and opens a
+    // new one for the next query, which fails on its own while the server is away.
+    warn(`database ${schema}: an idle connection was lost (${err.message})`);
   });
   await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   const query = async <T>(client: pg.Pool | pg.PoolClient, sql: string, params?: unknown[]) => {
@@ -114,16 +116,26 @@ async function openPostgres(
     },
     async transaction(fn) {
       const client = await pool.connect();
+      // The pool listens for errors only on idle clients: a connection lost while checked out
+      // and between statements (a server restart, a terminated backend) emits 'error' with no
+      // listener, which would end the process. Caught here, it fails the transaction's next
+      // statement instead, and the client is discarded on release.
+      let lost: Error | undefined;
+      const onError = (err: Error) => {
+        lost ??= err;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn({ query: (sql, params) => query(client, sql, params) });
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
+        if (!lost) await client.query('ROLLBACK').catch(() => {});
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(lost);
       }
     },
     async close() {
