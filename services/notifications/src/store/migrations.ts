@@ -1,5 +1,6 @@
 import type { Migration } from '@sitemail/db';
 import { bouncesMigration } from './migrations/009-bounces.ts';
+import { unsubscribesMigration } from './migrations/010-unsubscribes.ts';
 
 /** The service's own tables. Applied on start under an advisory lock (see `migrate`). */
 export const migrations: Migration[] = [
@@ -183,4 +184,5 @@ CREATE INDEX address_suppressions_active ON address_suppressions (address) WHERE
 `,
   },
   bouncesMigration,
+  unsubscribesMigration,
 ];
