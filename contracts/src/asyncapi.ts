@@ -6,8 +6,16 @@
 import { accountsEventTypes } from './accounts-events.ts';
 import { examples } from './examples.ts';
 import { type JsonSchema, toPlainJson } from './json-schema.ts';
-import { sources, topics } from './topics.ts';
-import { CONTENT_TYPE, type EventType, eventSchemas, toWireMessage } from './wire.ts';
+import { addressEventTypes } from './notifications-events.ts';
+import { topics } from './topics.ts';
+import {
+  CONTENT_TYPE,
+  type EventType,
+  eventSchemas,
+  isAddressEventType,
+  sourceOfType,
+  toWireMessage,
+} from './wire.ts';
 
 /** Version of the contract as a whole; the released schemas of it live in `released/v<major>`. */
 export const CONTRACT_VERSION = '1.0.0';
@@ -15,14 +23,19 @@ export const CONTRACT_VERSION = '1.0.0';
 const KAFKA_BINDING_VERSION = '0.5.0';
 
 /** Which producer's `source` each event carries. */
-const sourceOf = (type: EventType): string =>
-  (accountsEventTypes as string[]).includes(type) ? sources.accounts : sources.codeMonitoring;
+const sourceOf = (type: EventType): string => sourceOfType(type);
 
 /** Kafka message key: the user id, so each user's events stay in order on one partition. */
 const userKey = {
   type: 'string',
   format: 'uuid',
   description: "The user (aggregate) id; one user's events share a partition, so their order holds",
+};
+
+/** Kafka message key of an address event: the lower-cased address, so its events stay in order. */
+const addressKey = {
+  type: 'string',
+  description: "The address, lower-cased; one address's events share a partition, so their order holds",
 };
 
 /** The CloudEvents-style headers `toWireMessage` writes (binary content mode over Kafka). */
@@ -49,7 +62,9 @@ function cloudEventsHeaders(type: EventType): JsonSchema {
       ce_type: { type: 'string', const: type, description: 'Equals the body `type`' },
       ce_source: { type: 'string', const: sourceOf(type), description: 'The producing service' },
       ce_time: { type: 'string', format: 'date-time', description: 'Equals the body `time`' },
-      ce_subject: { type: 'string', format: 'uuid', description: 'The user id (also the message key)' },
+      ce_subject: isAddressEventType(type)
+        ? { type: 'string', description: 'The address, lower-cased (also the message key)' }
+        : { type: 'string', format: 'uuid', description: 'The user id (also the message key)' },
       ce_schemaversion: {
         type: 'string',
         pattern: '^[0-9]+$',
@@ -95,7 +110,9 @@ function message(type: EventType): AsyncApiMessage {
     headers: cloudEventsHeaders(type),
     payload: { title: type, description, ...payload },
     correlationId: { description: 'The event id', location: '$message.payload#/id' },
-    bindings: { kafka: { key: userKey, bindingVersion: KAFKA_BINDING_VERSION } },
+    bindings: {
+      kafka: { key: isAddressEventType(type) ? addressKey : userKey, bindingVersion: KAFKA_BINDING_VERSION },
+    },
     examples: [
       {
         name: `${type}Example`,
@@ -136,7 +153,9 @@ const messageRefs = (channel: string, types: readonly string[]) =>
 /** Builds the AsyncAPI 3.0.0 document. Pure: same source, same document. */
 export function buildAsyncApiDocument() {
   const eventTypes = Object.keys(eventSchemas) as EventType[];
-  const codeMonitoringTypes = eventTypes.filter((t) => !(accountsEventTypes as string[]).includes(t));
+  const codeMonitoringTypes = eventTypes.filter(
+    (t) => !(accountsEventTypes as string[]).includes(t) && !isAddressEventType(t),
+  );
   const channelMessages = (types: readonly EventType[]) =>
     Object.fromEntries(types.map((t) => [t, { $ref: `#/components/messages/${t}` }]));
   const kafkaChannel = (topic: string) => ({ kafka: { topic, bindingVersion: KAFKA_BINDING_VERSION } });
@@ -147,8 +166,9 @@ export function buildAsyncApiDocument() {
       title: 'Sitemail fleet events',
       version: CONTRACT_VERSION,
       description:
-        'Events the accounts service publishes and the notifications service (and other fleet services) consume. ' +
-        'JSON bodies; Kafka messages keyed by user id (per-user order); CloudEvents-style headers. Consumers must ' +
+        'Events the accounts service publishes and the notifications service (and other fleet services) consume, and ' +
+        'the address events notifications publishes and accounts consumes. JSON bodies; Kafka messages keyed by user ' +
+        'id (per-user order), address events by address; CloudEvents-style headers. Consumers must ' +
         'deduplicate on the event id and tolerate unknown fields. Generated from contracts/src (TypeBox); do not edit.',
     },
     defaultContentType: CONTENT_TYPE,
@@ -175,12 +195,30 @@ export function buildAsyncApiDocument() {
         messages: channelMessages(codeMonitoringTypes),
         bindings: kafkaChannel(topics.codeMonitoringEvents),
       },
+      notificationsAddressEvents: {
+        address: topics.notificationsAddressEvents,
+        title: 'Notifications address events',
+        description:
+          'What notifications learnt about mailboxes: an address undeliverable (a final reply said there is no such mailbox) ' +
+          'and deliverable again. Keyed by the lower-cased address; written in the transaction that lists or lifts the ' +
+          'address and published through its outbox, in order per address. Only notifications produces it.',
+        messages: channelMessages(addressEventTypes),
+        bindings: kafkaChannel(topics.notificationsAddressEvents),
+      },
       notificationsDeadLetter: {
         address: topics.notificationsDeadLetter,
         title: 'Notifications dead letters',
         description: 'Messages notifications could not accept; it keeps consuming after writing one here.',
         messages: { DeadLetter: { $ref: '#/components/messages/DeadLetter' } },
         bindings: kafkaChannel(topics.notificationsDeadLetter),
+      },
+      accountsDeadLetter: {
+        address: topics.accountsDeadLetter,
+        title: 'Accounts dead letters',
+        description:
+          'Messages the address-events consumer of accounts could not accept; it keeps consuming after writing one here.',
+        messages: { DeadLetter: { $ref: '#/components/messages/DeadLetter' } },
+        bindings: kafkaChannel(topics.accountsDeadLetter),
       },
     },
     operations: {
@@ -214,12 +252,37 @@ export function buildAsyncApiDocument() {
         messages: messageRefs('codeMonitoringNotifications', codeMonitoringTypes),
         tags: [{ name: 'notifications' }],
       },
+      publishAddressEvents: {
+        action: 'send',
+        title: 'notifications publishes what it learnt about addresses',
+        summary:
+          'The outbox relay of notifications publishes each listing and lifting of the suppression list once committed, at least once.',
+        channel: { $ref: '#/channels/notificationsAddressEvents' },
+        messages: messageRefs('notificationsAddressEvents', addressEventTypes),
+        tags: [{ name: 'notifications' }],
+      },
+      receiveAddressEvents: {
+        action: 'receive',
+        title: 'accounts consumes address events',
+        summary:
+          "Records each address's deliverability (newest position wins) and shows it on the user's addresses.",
+        channel: { $ref: '#/channels/notificationsAddressEvents' },
+        messages: messageRefs('notificationsAddressEvents', addressEventTypes),
+        tags: [{ name: 'accounts' }],
+      },
       publishDeadLetters: {
         action: 'send',
         title: 'notifications sets malformed messages aside',
         channel: { $ref: '#/channels/notificationsDeadLetter' },
         messages: [{ $ref: '#/channels/notificationsDeadLetter/messages/DeadLetter' }],
         tags: [{ name: 'notifications' }],
+      },
+      publishAccountsDeadLetters: {
+        action: 'send',
+        title: 'accounts sets malformed address events aside',
+        channel: { $ref: '#/channels/accountsDeadLetter' },
+        messages: [{ $ref: '#/channels/accountsDeadLetter/messages/DeadLetter' }],
+        tags: [{ name: 'accounts' }],
       },
     },
     components: {

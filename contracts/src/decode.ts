@@ -8,13 +8,16 @@
  */
 import type { AccountsEvent } from './accounts-events.ts';
 import type { CodeMonitorTriggered } from './code-monitoring-events.ts';
+import type { AddressEvent } from './notifications-events.ts';
 import { topicAuthority, topics } from './topics.ts';
 import {
+  type ContractEvent,
   type DecodeProblem,
+  decodeAddressEvent,
   decodeEvent,
   type EventType,
   eventSchemas,
-  type FleetEvent,
+  isAddressEventType,
   mayIgnoreUnknownType,
 } from './wire.ts';
 
@@ -22,9 +25,10 @@ import {
 export interface TopicEvents {
   [topics.accountsEvents]: AccountsEvent;
   [topics.codeMonitoringEvents]: CodeMonitorTriggered;
+  [topics.notificationsAddressEvents]: AddressEvent;
 }
 export type EventTopic = keyof TopicEvents;
-export type EventOf<T extends EventType> = Extract<FleetEvent, { type: T }>;
+export type EventOf<T extends EventType> = Extract<ContractEvent, { type: T }>;
 
 /** A message that is not a valid event where it was read. `problems` lists all (at most 10). */
 export class EventDecodeError extends Error {
@@ -90,8 +94,8 @@ export function decode<T extends EventType>(
   type: T,
   value: string | Uint8Array | null | undefined,
 ): EventOf<T>;
-export function decode(topicOrType: string, value: string | Uint8Array | null | undefined): FleetEvent;
-export function decode(topicOrType: string, value: string | Uint8Array | null | undefined): FleetEvent {
+export function decode(topicOrType: string, value: string | Uint8Array | null | undefined): ContractEvent;
+export function decode(topicOrType: string, value: string | Uint8Array | null | undefined): ContractEvent {
   const allowed = isEventType(topicOrType) ? [topicOrType] : topicAuthority[topicOrType]?.types;
   if (allowed === undefined) {
     throw new TypeError(
@@ -99,7 +103,11 @@ export function decode(topicOrType: string, value: string | Uint8Array | null | 
         `(${Object.keys(topicAuthority).join(', ')}) nor an event type (${Object.keys(eventSchemas).join(', ')})`,
     );
   }
-  const result = decodeEvent(text(value));
+  // Each family has its own envelope (user id or address), so an unknown type is judged by the
+  // envelope of the family the caller expects.
+  const result = allowed.some(isAddressEventType)
+    ? decodeAddressEvent(text(value))
+    : decodeEvent(text(value));
   if (!result.ok) throw new EventDecodeError(topicOrType, result.problems, result.unknownType);
   if (!allowed.includes(result.event.type)) {
     const where = isEventType(topicOrType) ? `an event of type ${topicOrType}` : `on ${topicOrType}`;

@@ -95,3 +95,50 @@ describe('EventDecodeError.mayIgnore', () => {
     assert.equal(invalid.mayIgnore(headers('/services/accounts', 'UserCreated')), false);
   });
 });
+
+describe('address events (notifications.address-events.v1)', () => {
+  it('are keyed by the address, from notifications, and decode on their topic only', () => {
+    const wire = toWireMessage(examples.EmailAddressUndeliverable);
+    assert.equal(wire.key, 'carol@example.org');
+    assert.equal(wire.headers.ce_subject, 'carol@example.org');
+    assert.equal(wire.headers.ce_source, '/services/notifications');
+    assert.deepEqual(
+      decode(topics.notificationsAddressEvents, wire.value),
+      examples.EmailAddressUndeliverable,
+    );
+    const onAccounts = wrong(() => decode(topics.accountsEvents, wire.value));
+    assert.equal(onAccounts.unknownType, undefined, 'no user id: not an accounts envelope, dead-lettered');
+    const userEvent = wrong(() =>
+      decode(topics.notificationsAddressEvents, JSON.stringify(examples.UserCreated)),
+    );
+    assert.equal(userEvent.unknownType, undefined);
+  });
+
+  it('refuse an address with capitals, a reply text over 512 characters, or a 2xx code', () => {
+    const e = examples.EmailAddressUndeliverable;
+    const field = (body: object) =>
+      wrong(() => decode(topics.notificationsAddressEvents, JSON.stringify(body))).field;
+    assert.equal(field({ ...e, address: 'Carol@example.org' }), '/address');
+    assert.equal(
+      field({ ...e, data: { ...e.data, reply: { ...e.data.reply, text: 'x'.repeat(513) } } }),
+      '/data/reply/text',
+    );
+    assert.equal(
+      field({ ...e, data: { ...e.data, reply: { ...e.data.reply, code: 250 } } }),
+      '/data/reply/code',
+    );
+    assert.equal(
+      field({ ...examples.EmailAddressDeliverable, data: { cause: 'smtp-reply', deliveryId: null } }),
+      '/data/cause',
+    );
+  });
+
+  it('a newer address event type from notifications may be skipped; from anybody else it may not', () => {
+    const later = { ...examples.EmailAddressDeliverable, type: 'EmailAddressDisposable', data: {} };
+    const err = wrong(() => decode(topics.notificationsAddressEvents, JSON.stringify(later)));
+    assert.equal(err.unknownType, 'EmailAddressDisposable');
+    const from = (source: string) => ({ ce_source: source, ce_type: 'EmailAddressDisposable' });
+    assert.equal(err.mayIgnore(from('/services/notifications')), true);
+    assert.equal(err.mayIgnore(from('/services/accounts')), false);
+  });
+});

@@ -1,5 +1,5 @@
 import type { SealedToken } from './common.ts';
-import type { EventType, FleetEvent } from './wire.ts';
+import type { ContractEvent, EventType } from './wire.ts';
 
 const alice = '0b6f4c1e-8d1a-4b9e-9a57-3f2d1c0e5a11';
 const bob = '7c2e9d40-1f3b-4a6c-8e5d-2b9a0c4f6e22';
@@ -20,7 +20,7 @@ const meta = (id: string, userId: string, position: number) => ({
 });
 
 /** One valid example of every event; the AsyncAPI document and the tests use them. */
-export const examples: { [K in EventType]: Extract<FleetEvent, { type: K }> } = {
+export const examples: { [K in EventType]: Extract<ContractEvent, { type: K }> } = {
   UserCreated: {
     ...meta('5d0f7a3c-1b2e-4c8d-9e0f-a1b2c3d4e501', alice, 1),
     type: 'UserCreated',
@@ -126,5 +126,31 @@ export const examples: { [K in EventType]: Extract<FleetEvent, { type: K }> } = 
       resultCount: 3,
       resultsPath: '/code-monitoring/6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c/results',
     },
+  },
+  EmailAddressUndeliverable: {
+    id: '5d0f7a3c-1b2e-4c8d-9e0f-a1b2c3d4e517',
+    type: 'EmailAddressUndeliverable',
+    address: 'carol@example.org',
+    position: 41,
+    time: '2026-11-25T11:00:00.000Z',
+    schemaVersion: 1,
+    data: {
+      cause: 'smtp-reply',
+      reply: {
+        code: 550,
+        enhancedStatus: '5.1.1',
+        text: '550 5.1.1 The email account that you tried to reach does not exist.',
+      },
+      deliveryId: '8a9b0c1d-2e3f-4a5b-8c6d-7e8f9a0b1c2d',
+    },
+  },
+  EmailAddressDeliverable: {
+    id: '5d0f7a3c-1b2e-4c8d-9e0f-a1b2c3d4e518',
+    type: 'EmailAddressDeliverable',
+    address: 'carol@example.org',
+    position: 42,
+    time: '2026-11-25T12:00:00.000Z',
+    schemaVersion: 1,
+    data: { cause: 'admin-lifted', deliveryId: null },
   },
 };

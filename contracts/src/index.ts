@@ -5,6 +5,7 @@ export * from './common.ts';
 export * from './decode.ts';
 export * from './examples.ts';
 export * from './links.ts';
+export * from './notifications-events.ts';
 export * from './sealed-token.ts';
 export * from './topics.ts';
 export * from './wire.ts';

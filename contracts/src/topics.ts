@@ -1,10 +1,15 @@
 import { accountsEventTypes } from './accounts-events.ts';
+import { addressEventTypes } from './notifications-events.ts';
 
 /** Topic names are part of the contract: a breaking change gets a new topic version. */
 export const topics = {
   accountsEvents: 'accounts.user-events.v1',
   codeMonitoringEvents: 'code-monitoring.notifications.v1',
   notificationsDeadLetter: 'notifications.dead-letter.v1',
+  /** What notifications learnt about mailboxes (undeliverable, deliverable again), keyed by the address. */
+  notificationsAddressEvents: 'notifications.address-events.v1',
+  /** Messages accounts' consumer could not accept (as notifications' dead-letter topic). */
+  accountsDeadLetter: 'accounts.dead-letter.v1',
 } as const;
 export type TopicName = (typeof topics)[keyof typeof topics];
 
@@ -12,6 +17,7 @@ export type TopicName = (typeof topics)[keyof typeof topics];
 export const sources = {
   accounts: '/services/accounts',
   codeMonitoring: '/services/code-monitoring',
+  notifications: '/services/notifications',
 } as const;
 
 /**
@@ -26,4 +32,5 @@ export const topicAuthority: Readonly<
 > = {
   [topics.accountsEvents]: { source: sources.accounts, types: accountsEventTypes },
   [topics.codeMonitoringEvents]: { source: sources.codeMonitoring, types: ['CodeMonitorTriggered'] },
+  [topics.notificationsAddressEvents]: { source: sources.notifications, types: addressEventTypes },
 };
