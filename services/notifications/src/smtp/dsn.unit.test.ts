@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { classifyDsnRecipient, type DeliveryStatusNotification, dsnReply, parseDsn } from './dsn.ts';
 import {
   exchangeOnlineNdr,
   gmailAddressNotFound,
@@ -12,6 +11,7 @@ import {
   rfc3464SimpleDsn,
   sesBounce,
 } from './dsn.test-support.ts';
+import { classifyDsnRecipient, type DeliveryStatusNotification, dsnReply, parseDsn } from './dsn.ts';
 
 const ours = {
   messageId: '<3f0c0b6e-1111-4222-8333-444455556666@sitemail.example>',
@@ -28,7 +28,12 @@ async function parsed(raw: string): Promise<DeliveryStatusNotification> {
 describe('parseDsn (RFC 3464 through mailparser)', () => {
   // name, fixture, expected per-recipient [action, status, scope of a failed one], reporting MTA
   const cases = [
-    ['RFC 3464 A.1 simple (4xx given up)', rfc3464SimpleDsn, [['failed', '4.0.0', 'transient']], 'cs.utk.edu'],
+    [
+      'RFC 3464 A.1 simple (4xx given up)',
+      rfc3464SimpleDsn,
+      [['failed', '4.0.0', 'transient']],
+      'cs.utk.edu',
+    ],
     [
       'RFC 3464 A.2 multi-recipient',
       rfc3464MultiRecipientDsn,
@@ -39,8 +44,18 @@ describe('parseDsn (RFC 3464 through mailparser)', () => {
       ],
       'cs.utk.edu',
     ],
-    ['RFC 3464 A.4 delayed', rfc3464DelayedDsn, [['delayed', '4.0.0', 'transient']], 'sun2.nsfnet-relay.ac.uk'],
-    ['Postfix bounce(8), 550 5.1.1 at RCPT', postfixBounce, [['failed', '5.1.1', 'address']], 'mail.example.net'],
+    [
+      'RFC 3464 A.4 delayed',
+      rfc3464DelayedDsn,
+      [['delayed', '4.0.0', 'transient']],
+      'sun2.nsfnet-relay.ac.uk',
+    ],
+    [
+      'Postfix bounce(8), 550 5.1.1 at RCPT',
+      postfixBounce,
+      [['failed', '5.1.1', 'address']],
+      'mail.example.net',
+    ],
     [
       'Exchange Online NDR 5.1.10 (base64 report)',
       exchangeOnlineNdr,
@@ -92,7 +107,8 @@ describe('parseDsn (RFC 3464 through mailparser)', () => {
   });
 
   test('without returned headers the Message-ID comes from the report (X-Original-Message-ID, In-Reply-To)', async () => {
-    const strip = (raw: string) => raw.replace(/Content-Type: message\/rfc822[\s\S]*?(?=\r\n--[^\r\n]*--\r\n$)/, '');
+    const strip = (raw: string) =>
+      raw.replace(/Content-Type: message\/rfc822[\s\S]*?(?=\r\n--[^\r\n]*--\r\n$)/, '');
     const gmail = await parsed(strip(gmailAddressNotFound(ours)));
     assert.equal(gmail.originalMessageId, ours.messageId);
     const exchange = await parsed(strip(exchangeOnlineNdr(ours)));
@@ -113,11 +129,21 @@ describe('parseDsn (RFC 3464 through mailparser)', () => {
     ['plain text', notDsns.plainText, 'Content-Type', /Content-Type is missing, not multipart\/report/],
     ['multipart/mixed', notDsns.multipartMixed, 'Content-Type', /multipart\/mixed, not multipart\/report/],
     ['a read receipt (MDN)', notDsns.readReceipt, 'report-type', /report-type=disposition-notification/],
-    ['no delivery-status part', notDsns.noStatusPart, 'message/delivery-status', /no message\/delivery-status/],
+    [
+      'no delivery-status part',
+      notDsns.noStatusPart,
+      'message/delivery-status',
+      /no message\/delivery-status/,
+    ],
     ['no recipients', notDsns.noRecipients, 'Final-Recipient', /no per-recipient fields/],
     ['an action RFC 3464 lacks', notDsns.badAction, 'Action', /Action "exploded", not one of failed/],
     ['empty', '', 'Content-Type', /Content-Type is missing/],
-    ['binary noise', Buffer.from([0, 255, 13, 10, 13, 10, 1, 2, 3]).toString('latin1'), 'Content-Type', /missing/],
+    [
+      'binary noise',
+      Buffer.from([0, 255, 13, 10, 13, 10, 1, 2, 3]).toString('latin1'),
+      'Content-Type',
+      /missing/,
+    ],
   ] as const) {
     test(`refused, naming what is wrong: ${name}`, async () => {
       const r = await parseDsn(raw);
@@ -158,11 +184,21 @@ describe('dsnReply / classifyDsnRecipient', () => {
   });
   for (const [status, diagnostic, reply, scope] of [
     ['5.1.1', undefined, '550 5.1.1', 'address'],
-    ['5.1.1', 'smtp; 550 5.1.1 <a@example.org>: User unknown', '550 5.1.1 <a@example.org>: User unknown', 'address'],
+    [
+      '5.1.1',
+      'smtp; 550 5.1.1 <a@example.org>: User unknown',
+      '550 5.1.1 <a@example.org>: User unknown',
+      'address',
+    ],
     ['5.0.0', 'smtp; 550 5.1.1 User unknown', '550 5.1.1 User unknown', 'address'],
     ['5.0.0', 'smtp; 550 user unknown', '550 5.0.0 user unknown', 'address'],
     ['5.2.2', 'smtp; 552 5.2.2 Mailbox full', '552 5.2.2 Mailbox full', 'message'],
-    ['5.7.26', 'smtp; 550 5.7.26 This mail is unauthenticated', '550 5.7.26 This mail is unauthenticated', 'sender'],
+    [
+      '5.7.26',
+      'smtp; 550 5.7.26 This mail is unauthenticated',
+      '550 5.7.26 This mail is unauthenticated',
+      'sender',
+    ],
     ['5.4.4', undefined, '550 5.4.4', 'address'],
     ['4.4.7', 'smtp; 421 4.4.7 Message expired', '421 4.4.7 Message expired', 'transient'],
     [undefined, 'smtp; 550 5.1.1 no such user', '550 5.1.1 no such user', 'address'],
