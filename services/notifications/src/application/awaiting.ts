@@ -1,5 +1,6 @@
 import type { Database, Queryable } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
+import type { EmailKind } from '../domain/emails.ts';
 import type { Recipient } from '../domain/recipient.ts';
 import { redecideAwaiting } from '../domain/redecide.ts';
 import {
@@ -11,6 +12,7 @@ import {
   suppressAwaiting,
 } from '../store/awaiting.ts';
 import { loadRecipient } from '../store/recipients.ts';
+import { unsubscribedKindsOf } from '../store/unsubscribes.ts';
 
 /** How long a delivery waits for its recipient before it is suppressed for good (24 h). */
 export const defaultAwaitRecipientMs = 24 * 60 * 60 * 1000;
@@ -39,7 +41,15 @@ async function redecide(
   for (const row of rows) {
     const recipient = await recipientOf(row.user_id);
     const waitOver = new Date(row.next_attempt_at).getTime() <= now.getTime();
-    const d = redecideAwaiting(row.pending_event, row.decision_index, recipient, site, waitOver);
+    const unsubscribed = recipient ? await unsubscribedKindsOf(tx, recipient.userId) : new Set<EmailKind>();
+    const d = redecideAwaiting(
+      row.pending_event,
+      row.decision_index,
+      recipient,
+      site,
+      waitOver,
+      unsubscribed,
+    );
     const position = recipient?.position ?? null;
     switch (d.kind) {
       case 'send':

@@ -27,6 +27,7 @@ export const suppressionReasons = [
   'address-unverified',
   'user-deleted',
   'address-undeliverable',
+  'unsubscribed',
 ] as const;
 export type SuppressionReason = (typeof suppressionReasons)[number];
 
@@ -92,4 +93,6 @@ export const suppressionReasonText: Record<SuppressionReason, string> = {
   'user-deleted': 'the user was deleted (its addresses and the email were erased)',
   'address-undeliverable':
     'the address is on the suppression list: an earlier email to it got a final reply that the mailbox does not exist (GET /suppressions/{address})',
+  unsubscribed:
+    'the user unsubscribed from these emails (the one-click link in an earlier one); security emails are never unsubscribable',
 };

@@ -4,6 +4,7 @@ import { type Decision, send, suppress } from './decision.ts';
 import type { EmailKind, EmailMessage } from './emails.ts';
 
 import { findAddress, primaryAddress, type Recipient } from './recipient.ts';
+import { isUnsubscribable } from './unsubscribe-token.ts';
 
 /**
  * Whose recipient state the policy needs for an event: the invitee for an invitation of an
@@ -92,24 +93,48 @@ export const triedDespiteSuppression: ReadonlySet<EmailKind> = new Set<EmailKind
 export type UndeliverableAddresses = ReadonlySet<string>;
 
 /**
+ * The email kinds the event's recipient unsubscribed from (one-click links, `store/unsubscribes.ts`).
+ * Only kinds `isUnsubscribable` allows are honoured: a stored row can never silence a security email.
+ */
+export type UnsubscribedKinds = ReadonlySet<EmailKind>;
+
+/**
  * Which emails an event causes, given the recipient (as it stands once the event is applied; see
  * `recipientUserIdFor`), the site config in force and the addresses on the suppression list
- * (lower-cased; `sendAddressesOf` says which to look up). Pure: no I/O, no clock.
+ * (lower-cased; `sendAddressesOf` says which to look up), and the kinds the recipient unsubscribed
+ * from (`unsubscribableSendsOf` says whether to look them up). Pure: no I/O, no clock.
  */
 export function decideNotifications(
   event: FleetEvent,
   recipient: Recipient | undefined,
   site: SiteConfig,
   undeliverable: UndeliverableAddresses = new Set(),
+  unsubscribed: UnsubscribedKinds = new Set(),
 ): Decision[] {
   const decisions = decideIgnoringSmtp(event, recipient, site).map((d) => gateOnSmtp(site, d));
   // A deleted user gets nothing, and the log keeps no address of theirs (issue 13's erasure).
   if (recipient?.deleted) return decisions.map((d) => suppress(d.email, 'user-deleted', recipient.userId));
-  return decisions.map((d) =>
-    d.kind === 'send' && undeliverable.has(d.to.toLowerCase()) && !triedDespiteSuppression.has(d.email)
-      ? suppress(d.email, 'address-undeliverable', d.userId, d.to)
-      : d,
-  );
+  return decisions.map((d) => {
+    if (d.kind !== 'send') return d;
+    // The user's own choice comes first: no need to say the address bounced as well.
+    if (
+      recipient !== undefined &&
+      d.userId === recipient.userId &&
+      unsubscribed.has(d.email) &&
+      isUnsubscribable(d.email)
+    ) {
+      return suppress(d.email, 'unsubscribed', d.userId, d.to);
+    }
+    if (undeliverable.has(d.to.toLowerCase()) && !triedDespiteSuppression.has(d.email)) {
+      return suppress(d.email, 'address-undeliverable', d.userId, d.to);
+    }
+    return d;
+  });
+}
+
+/** Whether any decision sends an email its recipient could have unsubscribed from (then look the user's up). */
+export function unsubscribableSendsOf(decisions: Decision[]): boolean {
+  return decisions.some((d) => d.kind === 'send' && d.userId !== undefined && isUnsubscribable(d.email));
 }
 
 /** The addresses the decisions would send to (lower-cased): the ones to look up on the suppression list. */

@@ -1,4 +1,5 @@
 import type { Queryable } from '@sitemail/db';
+import { deleteUnsubscribesOf } from './unsubscribes.ts';
 
 export interface ErasedUser {
   /** Deliveries that were still to be sent (queued, retrying, being sent, awaiting the recipient), now suppressed `user-deleted`. */
@@ -35,6 +36,8 @@ export async function eraseUserDeliveries(tx: Queryable, userId: string, now: Da
     `DELETE FROM address_suppressions WHERE delivery_id IN (SELECT id FROM deliveries WHERE ${OF_USER})`,
     [userId],
   );
+  // The kinds the user unsubscribed from (one-click links): only the user id, but it is theirs.
+  await deleteUnsubscribesOf(tx, userId);
   const erased = await tx.query(
     `UPDATE deliveries SET recipient_address = NULL, message = NULL, pending_event = NULL, smtp_response = NULL,
        last_error = NULL, erased_at = $2, updated_at = $2
