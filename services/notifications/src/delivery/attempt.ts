@@ -1,6 +1,7 @@
 import type { LinkTokenKey } from '@sitemail/contracts';
 import type { SiteConfig } from '@sitemail/site-config';
 import { RenderError, renderEmail } from '../domain/templates/render.ts';
+import { issueUnsubscribeToken, isUnsubscribable, unsubscribeURL } from '../domain/unsubscribe-token.ts';
 import { classifyReply, type ReplyClass } from '../smtp/classify.ts';
 import { type Mailer, SmtpSendError, type SmtpStep } from '../smtp/types.ts';
 import type { AttemptOutcome, ClaimedDelivery } from '../store/queue.ts';
@@ -31,6 +32,24 @@ export type FailedAttempt = Exclude<AttemptOutcome, { status: 'sent' }> & { repl
 /** The link an email carries, if any: its expiry ends the delivery's retries. */
 const linkExpiryOf = (c: ClaimedDelivery): string | undefined =>
   'link' in c.message ? c.message.link.expiresAt : undefined;
+
+/**
+ * The one-click unsubscribe URL of an email its user may opt out of, with a token issued now
+ * under the current link-token key (the first; older ones only verify). None for other kinds, or
+ * for an email with no user (an invitation to someone new).
+ */
+function unsubscribeURLOf(
+  c: ClaimedDelivery,
+  site: SiteConfig,
+  keys: LinkTokenKey | LinkTokenKey[],
+  now: Date,
+): string | undefined {
+  if (!isUnsubscribable(c.message.kind) || c.userId === null) return undefined;
+  const key = Array.isArray(keys) ? keys[0] : keys;
+  if (!key) return undefined;
+  const token = issueUnsubscribeToken({ userId: c.userId, kind: c.message.kind, issuedAt: now }, key);
+  return unsubscribeURL(site.externalURL, token);
+}
 
 /** When this delivery stops being retried: its maximum age (site config) or its link's expiry. */
 export function giveUpOfDelivery(c: ClaimedDelivery, site: SiteConfig): GiveUp {
@@ -67,7 +86,13 @@ export async function attemptDelivery(
   }
   let rendered: ReturnType<typeof renderEmail>;
   try {
-    rendered = renderEmail(c.message, { site: ctx.siteConfig(), linkTokenKeys: ctx.linkTokenKeys });
+    const site = ctx.siteConfig();
+    const unsubscribe = unsubscribeURLOf(c, site, ctx.linkTokenKeys, startedAt);
+    rendered = renderEmail(c.message, {
+      site,
+      linkTokenKeys: ctx.linkTokenKeys,
+      ...(unsubscribe ? { unsubscribeURL: unsubscribe } : {}),
+    });
   } catch (err) {
     if (!(err instanceof RenderError)) throw err;
     return {
@@ -89,7 +114,7 @@ export async function attemptDelivery(
         text: rendered.text,
         html: rendered.html,
         messageId: c.messageId,
-        headers: { 'X-Sitemail-Delivery': c.id },
+        headers: { 'X-Sitemail-Delivery': c.id, ...rendered.headers },
       }),
       ctx.sendTimeoutMs,
     );

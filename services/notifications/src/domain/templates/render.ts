@@ -2,18 +2,26 @@ import { buildLink, type LinkKind, type LinkTokenKey, openToken } from '@sitemai
 import { escapeHtml } from '@sitemail/service-kit';
 import { type SiteConfig, senderName } from '@sitemail/site-config';
 import type { EmailMessage, SealedLink } from '../emails.ts';
+import { isUnsubscribable } from '../unsubscribe-token.ts';
 import { BODY_TEXT_MAX, SUBJECT_TEXT_MAX, userText } from './user-text.ts';
 
 export interface RenderedEmail {
   subject: string;
   text: string;
   html: string;
+  /** Headers of this email's own (RFC 8058 List-Unsubscribe on the emails a user may opt out of). */
+  headers?: Record<string, string>;
 }
 
 export interface RenderContext {
   site: SiteConfig;
   /** Keys to open link tokens with (the current one and, during a rotation, older ones). */
   linkTokenKeys: LinkTokenKey | LinkTokenKey[];
+  /**
+   * The one-click unsubscribe URL for this email (`unsubscribeURL`), made by the sender for the
+   * emails a user may opt out of. Ignored for any other kind, so a security email never carries one.
+   */
+  unsubscribeURL?: string;
 }
 
 /** Thrown when an email cannot be rendered (a link token that does not open); retrying cannot help. */
@@ -58,13 +66,36 @@ const p = (html: string) => `<p style="margin:0 0 16px">${html}</p>`;
 const button = (href: string, label: string) =>
   `<p style="margin:24px 0"><a href="${escapeHtml(href)}" style="background:#0b70db;color:#fff;padding:10px 16px;border-radius:4px;text-decoration:none">${escapeHtml(label)}</a></p>`;
 
-function page(site: SiteConfig, bodyHtml: string): string {
+function page(site: SiteConfig, bodyHtml: string, footerHtml = ''): string {
   const name = escapeHtml(senderName(site));
-  return `<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"></head><body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.5;color:#24292f;max-width:600px;margin:0 auto;padding:24px">${bodyHtml}<hr style="border:none;border-top:1px solid #d0d7de;margin:24px 0"><p style="color:#57606a;font-size:13px;margin:0">${name} · <a href="${escapeHtml(site.externalURL)}" style="color:#57606a">${escapeHtml(site.externalURL)}</a></p></body></html>`;
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"></head><body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.5;color:#24292f;max-width:600px;margin:0 auto;padding:24px">${bodyHtml}<hr style="border:none;border-top:1px solid #d0d7de;margin:24px 0"><p style="color:#57606a;font-size:13px;margin:0">${name} · <a href="${escapeHtml(site.externalURL)}" style="color:#57606a">${escapeHtml(site.externalURL)}</a></p>${footerHtml}</body></html>`;
 }
 
-function textPage(site: SiteConfig, lines: string[]): string {
-  return `${lines.join('\n\n')}\n\n--\n${senderName(site)} · ${site.externalURL}\n`;
+function textPage(site: SiteConfig, lines: string[], footer?: string): string {
+  return `${lines.join('\n\n')}\n\n--\n${senderName(site)} · ${site.externalURL}\n${footer ? `${footer}\n` : ''}`;
+}
+
+/** What the unsubscribe footer says, per kind that has one. */
+const unsubscribeWhat: Partial<Record<EmailMessage['kind'], string>> = {
+  'code-monitor-triggered': 'code monitor notifications',
+};
+
+/**
+ * The footer and RFC 8058 headers of an email a user may opt out of: `List-Unsubscribe` (the
+ * HTTPS URL only: a mailto would need an inbound address) and `List-Unsubscribe-Post`, which tells
+ * the mailbox provider a POST to it unsubscribes with no further step (RFC 8058 §3.1).
+ */
+function unsubscribeParts(message: EmailMessage, url: string | undefined) {
+  if (url === undefined || !isUnsubscribable(message.kind)) return undefined;
+  const what = unsubscribeWhat[message.kind] ?? 'these emails';
+  return {
+    text: `Stop ${what}: ${url}`,
+    html: `<p style="color:#57606a;font-size:13px;margin:8px 0 0">You get this email because of your settings on this site. <a href="${escapeHtml(url)}" style="color:#57606a">Unsubscribe from ${escapeHtml(what)}</a></p>`,
+    headers: {
+      'List-Unsubscribe': `<${url}>`,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    },
+  };
 }
 
 const hello = (username: string | undefined) => (username ? `Hi ${username},` : 'Hi,');
@@ -73,20 +104,24 @@ const hello = (username: string | undefined) => (username ? `Hi ${username},` : 
 export function renderEmail(message: EmailMessage, ctx: RenderContext): RenderedEmail {
   const site = ctx.site;
   const product = senderName(site);
+  const unsubscribe = unsubscribeParts(message, ctx.unsubscribeURL);
   const build = (
     subjectLine: string,
     lines: { text: string; html: string }[],
     action?: { href: string; label: string },
-  ) => ({
+  ): RenderedEmail => ({
     subject: subjectLine,
-    text: textPage(site, [
-      ...lines.map((l) => l.text),
-      ...(action ? [`${action.label}: ${action.href}`] : []),
-    ]),
+    text: textPage(
+      site,
+      [...lines.map((l) => l.text), ...(action ? [`${action.label}: ${action.href}`] : [])],
+      unsubscribe?.text,
+    ),
     html: page(
       site,
       lines.map((l) => p(l.html)).join('') + (action ? button(action.href, action.label) : ''),
+      unsubscribe?.html,
     ),
+    ...(unsubscribe ? { headers: unsubscribe.headers } : {}),
   });
   /**
    * A line of text with user-provided parts, each made one plain line and bounded (so none can
