@@ -1,6 +1,7 @@
 import type { Migration } from '@sitemail/db';
 import { bouncesMigration } from './migrations/009-bounces.ts';
 import { unsubscribesMigration } from './migrations/010-unsubscribes.ts';
+import { fleetOutboxMigration } from './migrations/011-fleet-outbox.ts';
 
 /** The service's own tables. Applied on start under an advisory lock (see `migrate`). */
 export const migrations: Migration[] = [
@@ -185,4 +186,5 @@ CREATE INDEX address_suppressions_active ON address_suppressions (address) WHERE
   },
   bouncesMigration,
   unsubscribesMigration,
+  fleetOutboxMigration,
 ];

@@ -47,25 +47,73 @@ export async function listSuppressions(
   return rows;
 }
 
-/** Lifts an active suppression; false when the address is not suppressed now. */
+/**
+ * Lifts an active suppression; false when the address is not suppressed now. The lifting's address
+ * event (`EmailAddressDeliverable`, cause `admin-lifted` for `admin:` lifts, else `accepted`) is
+ * written to the fleet outbox in the same statement.
+ */
 export async function liftSuppression(
   q: Queryable,
   address: string,
   liftedBy: string,
   now: Date,
 ): Promise<boolean> {
-  const r = await q.query(
-    `UPDATE address_suppressions SET lifted_at = $3, lifted_by = $2
-     WHERE address = $1 AND lifted_at IS NULL`,
+  const { rows } = await q.query<{ address: string }>(
+    `WITH lifted AS (
+       UPDATE address_suppressions SET lifted_at = $3, lifted_by = $2
+       WHERE address = $1 AND lifted_at IS NULL
+       RETURNING address, lifted_at
+     ), told AS (
+       INSERT INTO address_events_outbox (address, type, cause, occurred_at)
+       SELECT address, 'EmailAddressDeliverable', CASE WHEN $2 LIKE 'admin:%' THEN 'admin-lifted' ELSE 'accepted' END,
+         lifted_at
+       FROM lifted
+     )
+     SELECT address FROM lifted`,
     [address.toLowerCase(), liftedBy, now.toISOString()],
   );
-  return r.rowCount > 0;
+  return rows.length > 0;
+}
+
+/** Why an address goes on the list outside the worker's outcomes (a DSN that came back later). */
+export interface AddressSuppression {
+  address: string;
+  /** The delivery the report was about, when it matched one. */
+  deliveryId: string | null;
+  /** The reply or the DSN's diagnostic, as the list shows it. */
+  reply: string;
+  responseCode: number | null;
+  at: Date;
+  cause: 'smtp-reply' | 'dsn';
+}
+
+/**
+ * Puts an address on the suppression list (again, if it was lifted) and writes its
+ * `EmailAddressUndeliverable` to the fleet outbox, in one statement: for a bounce reported after
+ * the session (RFC 3464 DSN). The worker's own outcomes use `suppressionOutcomeCtes`.
+ */
+export async function suppressAddress(q: Queryable, s: AddressSuppression): Promise<void> {
+  await q.query(
+    `WITH suppressed AS (
+       INSERT INTO address_suppressions (address, delivery_id, reply, response_code, suppressed_at)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (address) DO UPDATE SET delivery_id = excluded.delivery_id, reply = excluded.reply,
+         response_code = excluded.response_code, suppressed_at = excluded.suppressed_at, lifted_at = NULL,
+         lifted_by = NULL
+       RETURNING address, delivery_id, reply, response_code, suppressed_at
+     )
+     INSERT INTO address_events_outbox (address, type, cause, delivery_id, reply, response_code, occurred_at)
+     SELECT address, 'EmailAddressUndeliverable', $6, delivery_id, reply, response_code, suppressed_at FROM suppressed`,
+    [s.address.toLowerCase(), s.deliveryId, s.reply, s.responseCode, s.at.toISOString(), s.cause],
+  );
 }
 
 /**
  * The suppression list's part of recording outcomes (store/queue.ts `recordOutcomes`), as CTEs of
  * the same statement, so an outcome and what it does to the list commit together: a delivery
  * failed on a reply about the address suppresses it (again, if it was lifted), one sent lifts it.
+ * Each listing and lifting writes its address event to the fleet outbox (migration 011) in the
+ * same statement, so the fleet hears of a change if and only if it committed.
  * `o` is the outcomes, `d` the deliveries updated (with their recipient_address).
  */
 export const suppressionOutcomeCtes = `, suppressed AS (
@@ -78,12 +126,18 @@ export const suppressionOutcomeCtes = `, suppressed AS (
        ON CONFLICT (address) DO UPDATE SET delivery_id = excluded.delivery_id, reply = excluded.reply,
          response_code = excluded.response_code, suppressed_at = excluded.suppressed_at, lifted_at = NULL,
          lifted_by = NULL
-       RETURNING address
+       RETURNING address, delivery_id, reply, response_code, suppressed_at
      ), lifted AS (
        UPDATE address_suppressions SET lifted_at = o.finished_at, lifted_by = 'delivered:' || o.id
        FROM o JOIN d ON d.id = o.id
        WHERE o.status = 'sent' AND address_suppressions.address = lower(d.recipient_address)
          AND address_suppressions.lifted_at IS NULL
          AND address_suppressions.address NOT IN (SELECT address FROM suppressed)
-       RETURNING address_suppressions.address
+       RETURNING address_suppressions.address, o.id AS delivery_id, o.finished_at
+     ), told AS (
+       INSERT INTO address_events_outbox (address, type, cause, delivery_id, reply, response_code, occurred_at)
+       SELECT address, 'EmailAddressUndeliverable', 'smtp-reply', delivery_id, reply, response_code, suppressed_at
+       FROM suppressed
+       UNION ALL
+       SELECT address, 'EmailAddressDeliverable', 'accepted', delivery_id, NULL, NULL, finished_at FROM lifted
      )`;
