@@ -8,12 +8,13 @@ export const NOTIFICATIONS_SCHEMA_VERSION = 1 as const;
  * The subject of an address event: a mailbox, as the suppression list keeps it (lower-cased:
  * mailbox providers treat the local part without case). Not the product grammar (`EmailAddress`
  * of accounts' events would refuse addresses an older grammar let in, and an invitation can go to
- * an address no user holds): any address notifications sent to, without control characters.
+ * an address no user holds): any address notifications sent to, without control characters (a
+ * quoted local part may hold a space, a domain may not).
  */
 export const NormalizedAddress = Type.String({
   minLength: 3,
   maxLength: 254,
-  pattern: '^[^\\x00-\\x20\\x7fA-Z]+@[^\\x00-\\x20\\x7fA-Z]+$',
+  pattern: '^[^\\x00-\\x1f\\x7fA-Z]+@[^\\x00-\\x20\\x7fA-Z]+$',
   description: 'The address, lower-cased (the Kafka key); compare it lower-cased',
 });
 
