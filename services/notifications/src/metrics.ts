@@ -61,6 +61,8 @@ export interface NotificationsMetrics {
   onHandled(eventType: string, handled: { duplicate: boolean; decisions: readonly Decision[] }): void;
   /** After each delivery attempt. */
   onAttempt(outcome: AttemptFacts): void;
+  /** Each DSN report newly recorded (POST /bounces): its action and, when failed, its scope. */
+  onBounce(report: { action: string; scope: string }): void;
   /** After each retention run (delivery/retention.ts): the rows it purged. */
   onPurged(purged: { deliveries: number; attempts: number; processedEvents: number }): void;
   /** The bus consumer's listeners. */
@@ -118,6 +120,12 @@ export function createNotificationsMetrics(
     labelNames: ['table'],
     registers: [registry],
   });
+  const bounces = new Counter({
+    name: 'notifications_bounces_total',
+    help: 'DSN reports recorded (POST /bounces; a report posted again is not counted), by action (failed, delayed, delivered, relayed, expanded) and scope of a failed one (address, message, sender, transient; none otherwise)',
+    labelNames: ['action', 'scope'],
+    registers: [registry],
+  });
   const deadLetters = new Counter({
     name: 'notifications_dead_letters_total',
     help: 'Messages sent to the dead-letter topic (malformed, or not of their topic’s producer)',
@@ -168,6 +176,7 @@ export function createNotificationsMetrics(
       replies.inc({ class: replyClass });
       sendDuration.observe(Math.max(0, o.finishedAt.getTime() - o.startedAt.getTime()) / 1000);
     },
+    onBounce: ({ action, scope }) => bounces.inc({ action, scope }),
     onPurged(p) {
       purgedRows.inc({ table: 'deliveries' }, p.deliveries);
       purgedRows.inc({ table: 'delivery_attempts' }, p.attempts);

@@ -7,7 +7,9 @@ import { DEFAULT_MAX_AGE_HOURS, giveUpOf } from '../delivery/backoff.ts';
 import type { QueueState } from '../delivery/circuit-breaker.ts';
 import { type SuppressionReason, suppressionReasonText } from '../domain/emails.ts';
 import { listAttempts } from '../store/attempts.ts';
+import { listBounces } from '../store/bounces.ts';
 import { type DeliveryRow, findDelivery, listDeliveries } from '../store/deliveries.ts';
+import { deliveryBounceView } from './bounces.ts';
 import { forbidden, invalidInput, notFound, unauthenticated } from './problem.ts';
 import {
   DeliveryDetail,
@@ -159,6 +161,7 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (
       const row = await findDelivery(opts.db, request.params.id);
       if (!row) throw notFound(`no delivery ${request.params.id}`, 'id');
       const attempts = await listAttempts(opts.db, row.id);
+      const bounces = await listBounces(opts.db, row.id);
       return {
         ...summary(row, maxAge()),
         lastError: row.last_error,
@@ -176,6 +179,7 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryRoutesOptions> = async (
           replyScope: a.reply_scope,
           error: a.error,
         })),
+        bounces: bounces.map(deliveryBounceView),
       };
     },
   );

@@ -3,6 +3,7 @@ import { REDACTED } from '@sitemail/site-config';
 import Type, { type Static, type TProperties } from 'typebox';
 import { type EmailKind, emailKinds } from '../domain/emails.ts';
 import { type DeliveryStatus, deliveryStatuses } from '../store/deliveries.ts';
+import { DeliveryBounce } from './bounces.ts';
 
 // The delivery log (GET /deliveries, GET /deliveries/{id}).
 
@@ -56,7 +57,7 @@ export const DeliverySummary = Type.Object(
     failureReason: Nullable(
       Type.String({
         description:
-          'Why a failed delivery failed: rejected (a final reply), link-expired (its link expired before it could be sent; never sent late), max-age (retried until email.delivery.maxAgeHours), max-attempts (the safety cap), render',
+          'Why a failed delivery failed: rejected (a final reply), bounced (accepted, then a delivery status notification said it failed: POST /bounces), link-expired (its link expired before it could be sent; never sent late), max-age (retried until email.delivery.maxAgeHours), max-attempts (the safety cap), render',
       }),
     ),
     replyScope: Nullable(
@@ -113,6 +114,10 @@ export const DeliveryDetail = Type.Object(
     lastErrorStep: Nullable(Type.String()),
     smtpResponse: Nullable(Type.String()),
     attempts: Type.Array(Attempt),
+    bounces: Type.Array(DeliveryBounce, {
+      description:
+        'Delivery status notifications (RFC 3464) posted for it after it was accepted (POST /bounces)',
+    }),
   },
   { additionalProperties: false },
 );
