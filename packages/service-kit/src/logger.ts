@@ -13,9 +13,11 @@ export interface Logger {
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
 
-/** Link codes and tokens ride in query strings (`?code=`); a log line must never carry one. */
+/** Link codes and tokens ride in query strings (`?code=`) or paths; a log line must never carry one. */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:code|invitationCode|token|key)=)[^&#]*/gi, '$1REDACTED');
+  return url
+    .replace(/([?&](?:code|invitationCode|token|key)=)[^&#]*/gi, '$1REDACTED')
+    .replace(/(\/-\/unsubscribe\/)[^/?#]+/g, '$1REDACTED'); // notifications' one-click links (token in the path)
 }
 
 const requestSerializer = (req: { method: string; url: string; ip?: string; id?: unknown }) => ({

@@ -22,6 +22,7 @@ import { deliveryRoutes } from './http/deliveries.ts';
 import { notificationsChallenge } from './http/problem.ts';
 import { suppressionRoutes } from './http/suppressions.ts';
 import { testEmailRoutes } from './http/test-email.ts';
+import { unsubscribeRoutes } from './http/unsubscribe.ts';
 import { notificationsMetricsPlugin } from './metrics.ts';
 
 import { createMailer } from './smtp/index.ts';
@@ -185,6 +186,7 @@ const docs = {
     { name: 'deliveries', description: 'The delivery log' },
     { name: 'suppressions', description: 'Addresses a final reply said have no mailbox' },
     { name: 'admin', description: 'Site admin tools' },
+    { name: 'unsubscribe', description: 'One-click unsubscribe links in emails (public, RFC 8058)' },
     { name: 'operations', description: 'Liveness, readiness and metrics' },
   ],
 };
@@ -234,6 +236,8 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
       maxAgeHours: () => o.siteConfig()['email.delivery.maxAgeHours'],
     });
     await app.register(suppressionRoutes, { db: o.db, authenticate });
+    // Public: the one-click unsubscribe link's token is its only credential (RFC 8058).
+    await app.register(unsubscribeRoutes, { db: o.db, linkTokenKeys: o.linkTokenKeys });
     // A test email the saved settings got through resumes a paused queue at once.
     await app.register(testEmailRoutes, {
       siteConfig: o.siteConfig,

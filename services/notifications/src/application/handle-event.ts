@@ -4,7 +4,13 @@ import type { Database, Queryable } from '@sitemail/db';
 import { traceparentOf } from '@sitemail/service-kit';
 import type { SiteConfig } from '@sitemail/site-config';
 import type { Decision } from '../domain/decision.ts';
-import { decideNotifications, recipientUserIdFor, sendAddressesOf } from '../domain/policy.ts';
+import type { EmailKind } from '../domain/emails.ts';
+import {
+  decideNotifications,
+  recipientUserIdFor,
+  sendAddressesOf,
+  unsubscribableSendsOf,
+} from '../domain/policy.ts';
 import { type Recipient, recipientProjection } from '../domain/recipient.ts';
 import { insertDeliveries, type NewDelivery } from '../store/deliveries.ts';
 import { eraseUserDeliveries } from '../store/erasure.ts';
@@ -12,6 +18,7 @@ import { recordProcessedEvent } from '../store/processed-events.ts';
 import { notifyQueued } from '../store/queue-wake.ts';
 import { loadRecipient, saveRecipient } from '../store/recipients.ts';
 import { suppressedAmong } from '../store/suppressions.ts';
+import { unsubscribedKindsOf } from '../store/unsubscribes.ts';
 import { defaultAwaitRecipientMs, redecideAwaitingFor } from './awaiting.ts';
 
 export interface HandledEvent {
@@ -95,8 +102,15 @@ export async function handleEventIn(
   // decides again knowing which are undeliverable (it stays pure; most events send nothing).
   const first = decideNotifications(event, recipient, site);
   const undeliverable = await suppressedAmong(tx, sendAddressesOf(first));
+  // Likewise the kinds the recipient unsubscribed from, only when an opt-out-able email would go.
+  const unsubscribed =
+    recipient && unsubscribableSendsOf(first)
+      ? await unsubscribedKindsOf(tx, recipient.userId)
+      : new Set<EmailKind>();
   const decisions =
-    undeliverable.size > 0 ? decideNotifications(event, recipient, site, undeliverable) : first;
+    undeliverable.size > 0 || unsubscribed.size > 0
+      ? decideNotifications(event, recipient, site, undeliverable, unsubscribed)
+      : first;
 
   const summary = decisions.map((d) =>
     d.kind === 'send'
