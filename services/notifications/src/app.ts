@@ -17,6 +17,7 @@ import { createNotificationsConsumer } from './application/consumer.ts';
 import type { BackoffOptions } from './delivery/backoff.ts';
 import type { RelayBreakerOptions } from './delivery/circuit-breaker.ts';
 import { DeliveryWorker } from './delivery/worker.ts';
+import { addressEventsRelayPlugin } from './fleet/address-events-relay.ts';
 import { apiKeyAuthenticator } from './http/admin-auth.ts';
 import { deliveryRoutes } from './http/deliveries.ts';
 import { notificationsChallenge } from './http/problem.ts';
@@ -226,6 +227,7 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
       siteConfig: o.siteConfig,
       awaitRecipientMs: o.awaitRecipientMs,
     });
+    await app.register(addressEventsRelayPlugin, { db: o.db, bus: o.bus });
     await app.register(healthPlugin, { checks: readinessChecks(app, o) });
 
     const authenticate = apiKeyAuthenticator(o.db);

@@ -75,45 +75,13 @@ export async function liftSuppression(
   return rows.length > 0;
 }
 
-/** Why an address goes on the list outside the worker's outcomes (a DSN that came back later). */
-export interface AddressSuppression {
-  address: string;
-  /** The delivery the report was about, when it matched one. */
-  deliveryId: string | null;
-  /** The reply or the DSN's diagnostic, as the list shows it. */
-  reply: string;
-  responseCode: number | null;
-  at: Date;
-  cause: 'smtp-reply' | 'dsn';
-}
-
-/**
- * Puts an address on the suppression list (again, if it was lifted) and writes its
- * `EmailAddressUndeliverable` to the fleet outbox, in one statement: for a bounce reported after
- * the session (RFC 3464 DSN). The worker's own outcomes use `suppressionOutcomeCtes`.
- */
-export async function suppressAddress(q: Queryable, s: AddressSuppression): Promise<void> {
-  await q.query(
-    `WITH suppressed AS (
-       INSERT INTO address_suppressions (address, delivery_id, reply, response_code, suppressed_at)
-       VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (address) DO UPDATE SET delivery_id = excluded.delivery_id, reply = excluded.reply,
-         response_code = excluded.response_code, suppressed_at = excluded.suppressed_at, lifted_at = NULL,
-         lifted_by = NULL
-       RETURNING address, delivery_id, reply, response_code, suppressed_at
-     )
-     INSERT INTO address_events_outbox (address, type, cause, delivery_id, reply, response_code, occurred_at)
-     SELECT address, 'EmailAddressUndeliverable', $6, delivery_id, reply, response_code, suppressed_at FROM suppressed`,
-    [s.address.toLowerCase(), s.deliveryId, s.reply, s.responseCode, s.at.toISOString(), s.cause],
-  );
-}
-
 /**
  * The suppression list's part of recording outcomes (store/queue.ts `recordOutcomes`), as CTEs of
  * the same statement, so an outcome and what it does to the list commit together: a delivery
  * failed on a reply about the address suppresses it (again, if it was lifted), one sent lifts it.
  * Each listing and lifting writes its address event to the fleet outbox (migration 011) in the
- * same statement, so the fleet hears of a change if and only if it committed.
+ * same statement, so the fleet hears of a change if and only if it committed; an outcome with
+ * `failure_reason` 'bounced' (a DSN, store/bounces.ts) is told as cause `dsn`.
  * `o` is the outcomes, `d` the deliveries updated (with their recipient_address).
  */
 export const suppressionOutcomeCtes = `, suppressed AS (
@@ -136,8 +104,10 @@ export const suppressionOutcomeCtes = `, suppressed AS (
        RETURNING address_suppressions.address, o.id AS delivery_id, o.finished_at
      ), told AS (
        INSERT INTO address_events_outbox (address, type, cause, delivery_id, reply, response_code, occurred_at)
-       SELECT address, 'EmailAddressUndeliverable', 'smtp-reply', delivery_id, reply, response_code, suppressed_at
-       FROM suppressed
+       SELECT s.address, 'EmailAddressUndeliverable',
+         CASE WHEN o.failure_reason = 'bounced' THEN 'dsn' ELSE 'smtp-reply' END, s.delivery_id, s.reply,
+         s.response_code, s.suppressed_at
+       FROM suppressed s JOIN o ON o.id = s.delivery_id
        UNION ALL
        SELECT address, 'EmailAddressDeliverable', 'accepted', delivery_id, NULL, NULL, finished_at FROM lifted
      )`;
