@@ -270,8 +270,14 @@ function angled(id: string | undefined): string | undefined {
   return v.startsWith('<') ? v : `<${v}>`;
 }
 
+/**
+ * Bounded and without control characters: every value ends up in the database (whose text holds
+ * no NUL) and in answers, whatever bytes the DSN carried.
+ */
 function bounded(s: string, max: number): string {
-  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+  const clean = s.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '');
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
 
 function optional<K extends string>(

@@ -164,6 +164,18 @@ describe('parseDsn (RFC 3464 through mailparser)', () => {
     assert.equal(noAction.ok ? undefined : noAction.field, 'Action');
   });
 
+  test('control characters (a NUL Postgres text cannot hold) are removed from every value', async () => {
+    const raw = postfixBounce(ours)
+      .replace('Reporting-MTA: dns; mail.example.net', 'Reporting-MTA: dns; mail.\u0000example.net')
+      .replace(
+        `Final-Recipient: rfc822; ${ours.recipient}`,
+        `Final-Recipient: rfc822; \u0001${ours.recipient}\u0000`,
+      );
+    const dsn = await parsed(raw);
+    assert.equal(dsn.reportingMta, 'mail.example.net');
+    assert.equal(dsn.recipients[0]!.finalRecipient, ours.recipient);
+  });
+
   test('more recipients than the bound are refused', async () => {
     const block = 'Final-Recipient: rfc822; a@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n';
     const raw = sesBounce(ours).replace(
