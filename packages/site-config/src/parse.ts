@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { canonicalEmailAddress, EMAIL_ADDRESS_FORMAT, parseEmailAddress } from '@sitemail/contracts';
 import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import Type, { type TSchema } from 'typebox';
@@ -35,6 +36,9 @@ export class SiteConfigError extends Error {
 const NoLineBreaks = '^[^\\r\\n]*$';
 const ADDRESS_PROBLEM = 'must be an email address such as noreply@example.com';
 
+const DKIM_KEY_PROBLEM =
+  'must be an RSA private key in PEM ("-----BEGIN PRIVATE KEY-----" or "-----BEGIN RSA PRIVATE KEY-----")';
+
 const SmtpSchema = Type.Object(
   {
     authentication: Type.Optional(
@@ -70,6 +74,29 @@ const SmtpSchema = Type.Object(
   { additionalProperties: false, problem: 'must be an object' },
 );
 
+const DOMAIN_PROBLEM = 'must be a domain name such as example.com (the d= of the signature)';
+const DkimSchema = Type.Object(
+  {
+    domainName: Type.String({
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$',
+      problem: DOMAIN_PROBLEM,
+    }),
+    keySelector: Type.String({
+      minLength: 1,
+      maxLength: 63,
+      pattern: '^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$',
+      problem: 'must be a selector such as "mail" (the DNS name <keySelector>._domainkey.<domainName>)',
+    }),
+    privateKey: Type.String({ minLength: 1, problem: DKIM_KEY_PROBLEM }),
+  },
+  {
+    additionalProperties: false,
+    problem: 'must be an object with domainName, keySelector and privateKey',
+  },
+);
+
 /** The validated shape of the site config keys this product reads. Other keys are allowed and kept. */
 export const SiteConfigSchema = Type.Object(
   {
@@ -87,6 +114,8 @@ export const SiteConfigSchema = Type.Object(
       Type.String({ format: EMAIL_ADDRESS_FORMAT, maxLength: 254, problem: ADDRESS_PROBLEM }),
     ),
     'email.smtp': Type.Optional(SmtpSchema),
+    // DKIM signing of every email (nodemailer's dkim option); privateKey is a secret
+    'email.dkim': Type.Optional(DkimSchema),
     // true: the mailer refuses private and loopback destinations too (link-local and cloud
     // metadata addresses are refused always); see the notifications README
     'email.smtp.denyPrivateNetworks': Type.Optional(Type.Boolean({ problem: 'must be true or false' })),
@@ -215,8 +244,34 @@ export function validateSiteConfig(value: unknown): SiteConfig {
     }
     if (authentication === 'XOAUTH2') oauth2Issues(smtp).forEach(add);
   }
+  const dkim = raw['email.dkim'] as { privateKey?: unknown } | undefined;
+  if (dkim && typeof dkim.privateKey === 'string' && !seen.has('email.dkim.privateKey')) {
+    const problem = dkimKeyProblem(dkim.privateKey);
+    if (problem) add({ key: 'email.dkim.privateKey', message: problem });
+  }
   if (issues.length > 0) throw new SiteConfigError(issues);
   return withDefaults(raw);
+}
+
+/**
+ * Whether the DKIM key can sign: checked when the config is read, so a bad key is an error naming
+ * the key, not emails silently sent unsigned (nodemailer sends unsigned when signing fails). The
+ * message never quotes the key.
+ */
+function dkimKeyProblem(pem: string): string | undefined {
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch {
+    return DKIM_KEY_PROBLEM;
+  }
+  if (key.asymmetricKeyType !== 'rsa') {
+    return `must be an RSA private key (nodemailer signs rsa-sha256), not ${key.asymmetricKeyType ?? 'another kind'}`;
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  // RFC 8301: verifiers must not accept keys under 1024 bits; 2048 is the recommended size
+  if (bits < 1024) return `must be an RSA key of at least 1024 bits (2048 recommended), not ${bits}`;
+  return undefined;
 }
 
 function withDefaults(raw: Record<string, unknown>): SiteConfig {

@@ -39,6 +39,18 @@ export interface SmtpConfig {
   maxMessagesPerSecond?: number;
 }
 
+/**
+ * DKIM signing of every email (RFC 6376, rsa-sha256, relaxed/relaxed), by nodemailer. The public
+ * key is published at `<keySelector>._domainkey.<domainName>`; `domainName` should be the From
+ * address's domain or a parent of it, so DMARC finds the signature aligned.
+ */
+export interface DkimConfig {
+  domainName: string;
+  keySelector: string;
+  /** PEM RSA private key (PKCS#8 or PKCS#1). A secret: REDACTED wherever the config is shown. */
+  privateKey: string;
+}
+
 export interface AuthProvider {
   type: string;
   [key: string]: unknown;
@@ -49,6 +61,8 @@ export interface SiteConfig {
   'email.senderName'?: string;
   'email.address'?: string;
   'email.smtp'?: SmtpConfig;
+  /** Optional: sign every email with DKIM. */
+  'email.dkim'?: DkimConfig;
   /** Hours a delivery is retried before it fails (default 120); a link's expiry stops it sooner. */
   'email.delivery.maxAgeHours'?: number;
   /** Days the delivery log keeps a finished delivery and its attempts (default 90). */
