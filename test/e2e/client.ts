@@ -35,16 +35,19 @@ export async function call<T = Record<string, unknown>>(
   base: string,
   method: string,
   path: string,
-  o: { body?: unknown; auth?: string } = {},
+  /** `raw`: a body that is not JSON (e.g. a DSN as message/rfc822), sent as it is. */
+  o: { body?: unknown; auth?: string; raw?: { contentType: string; body: string } } = {},
 ): Promise<Reply<T>> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: {
       accept: 'application/json',
       ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(o.raw ? { 'content-type': o.raw.contentType } : {}),
       ...(o.auth ? { authorization: o.auth } : {}),
     },
     ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+    ...(o.raw ? { body: o.raw.body } : {}),
   });
   const text = await res.text();
   for (const observe of exchangeObservers) {

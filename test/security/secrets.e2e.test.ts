@@ -20,6 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '@sitemail/db';
 import { readTopic } from '@sitemail/testkit';
 import { Kafka, logLevel } from 'kafkajs';
+import { unknownMessageDsn } from '../../services/notifications/src/smtp/dsn.test-support.ts';
 import {
   Accounts,
   basic,
@@ -269,6 +270,15 @@ async function exerciseEverything() {
   const unlisted = encodeURIComponent(c.email);
   await ok(call(N, 'GET', `/suppressions/${unlisted}`, { auth: adminAuth }), 404, 'an address not listed');
   await ok(call(N, 'DELETE', `/suppressions/${unlisted}`, { auth: adminAuth }), 404, 'nothing to lift');
+  // A bounce about a message of nobody's here: matched 0 (http/bounces.int.test.ts bounces real ones).
+  await ok(
+    call(N, 'POST', '/bounces', {
+      auth: adminAuth,
+      raw: { contentType: 'message/rfc822', body: unknownMessageDsn() },
+    }),
+    202,
+    'a DSN matching no delivery',
+  );
   // Deletion: a wrong re-confirmation changes nothing; a site admin deletes the API-created user.
   await ok(
     call(A, 'POST', `/users/${created.id}/delete`, {

@@ -234,6 +234,8 @@ describe(`notifications HTTP API (${testDatabaseKind()})`, () => {
     assert.equal(doc.openapi, '3.1.0');
     const paths = Object.keys(doc.paths).sort();
     assert.deepEqual(paths, [
+      '/-/unsubscribe/{token}',
+      '/bounces',
       '/deliveries',
       '/deliveries/queue',
       '/deliveries/{id}',

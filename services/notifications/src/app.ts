@@ -19,6 +19,7 @@ import type { RelayBreakerOptions } from './delivery/circuit-breaker.ts';
 import { DeliveryWorker } from './delivery/worker.ts';
 import { addressEventsRelayPlugin } from './fleet/address-events-relay.ts';
 import { apiKeyAuthenticator } from './http/admin-auth.ts';
+import { bounceRoutes } from './http/bounces.ts';
 import { deliveryRoutes } from './http/deliveries.ts';
 import { notificationsChallenge } from './http/problem.ts';
 import { suppressionRoutes } from './http/suppressions.ts';
@@ -238,6 +239,11 @@ export const notificationsApp: FastifyPluginAsync<NotificationsAppOptions> = fp(
       maxAgeHours: () => o.siteConfig()['email.delivery.maxAgeHours'],
     });
     await app.register(suppressionRoutes, { db: o.db, authenticate });
+    await app.register(bounceRoutes, {
+      db: o.db,
+      authenticate,
+      onRecorded: app.notificationsMetrics.onBounce,
+    });
     // Public: the one-click unsubscribe link's token is its only credential (RFC 8058).
     await app.register(unsubscribeRoutes, { db: o.db, linkTokenKeys: o.linkTokenKeys });
     // A test email the saved settings got through resumes a paused queue at once.
