@@ -134,8 +134,9 @@ export const bounceRoutes: FastifyPluginAsync<BounceRoutesOptions> = async (fast
     admins.set(request, user.userId);
   });
 
-  // This plugin's own parsers (encapsulated): the kit's text/plain one is replaced here only.
-  app.removeContentTypeParser('text/plain');
+  // This plugin's own parsers (encapsulated, so the other routes keep theirs): the raw message
+  // only; JSON or any other type is 415.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     ['message/rfc822', 'message/global', 'text/plain'],
     { parseAs: 'buffer', bodyLimit: MAX_DSN_BYTES },
