@@ -48,6 +48,17 @@ export function destinationRule(site: SiteConfig): DestinationRule {
   };
 }
 
+/** nodemailer's `dkim` option from `email.dkim` (the key was checked as RSA when the config was read). */
+function dkimOf(site: SiteConfig): {
+  dkim?: { domainName: string; keySelector: string; privateKey: string };
+} {
+  const dkim = site['email.dkim'];
+  if (!dkim) return {};
+  return {
+    dkim: { domainName: dkim.domainName, keySelector: dkim.keySelector, privateKey: dkim.privateKey },
+  };
+}
+
 type Transport = ReturnType<typeof nodemailer.createTransport>;
 
 interface Pool {
@@ -245,6 +256,10 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
           // auto-responders (vacation replies) then do not answer it.
           headers: { 'Auto-Submitted': 'auto-generated', ...email.headers },
           messageId: email.messageId,
+          // per message rather than per transport: read from the config in force at each send, so
+          // a new key or selector applies at once without a new pool (nodemailer signs every
+          // header it lists by default, List-Unsubscribe and List-Unsubscribe-Post included)
+          ...dkimOf(site),
         });
         return { messageId: info.messageId, response: info.response };
       } catch (err) {
