@@ -225,6 +225,24 @@ describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () =
     );
   });
 
+  it("the user's deletion erases the DSN reports of their deliveries (they quote the address)", async () => {
+    const carol = new Stream();
+    await handle(carol.created({ email: 'carol@example.com', verified: true, username: 'carol' }));
+    const sent = await accepted(carol, 'ci');
+    const res = await post(gmailMailboxFull({ messageId: sent.messageId, recipient: 'carol@example.com' }));
+    assert.equal(res.json().reports[0].effect, 'bounced');
+    const reports = async () =>
+      (
+        await db.query<{ n: string }>('SELECT count(*) AS n FROM delivery_bounces WHERE delivery_id = $1', [
+          sent.id,
+        ])
+      ).rows[0]!.n;
+    assert.equal(Number(await reports()), 1);
+    await handle(carol.next('UserDeleted', { deletedBy: 'self' }));
+    assert.equal(Number(await reports()), 0);
+    assert.deepEqual((await get(`/deliveries/${sent.id}`)).json().bounces, []);
+  });
+
   it('refuses: 401 without a key, 403 for a non-admin, 400 naming what is wrong, 413 past 1 MiB, 415 for JSON; a DSN past the default 64 KiB is taken', async () => {
     const dsn = postfixBounce({ messageId: '<x@example.net>', recipient: 'x@example.net' });
     assert.equal((await post(dsn, { key: null })).statusCode, 401);

@@ -38,6 +38,11 @@ export async function eraseUserDeliveries(tx: Queryable, userId: string, now: Da
   );
   // The kinds the user unsubscribed from (one-click links): only the user id, but it is theirs.
   await deleteUnsubscribesOf(tx, userId);
+  // DSN reports (store/bounces.ts) quote the address in their recipient and diagnostic.
+  await tx.query(
+    `DELETE FROM delivery_bounces WHERE delivery_id IN (SELECT id FROM deliveries WHERE ${OF_USER})`,
+    [userId],
+  );
   const erased = await tx.query(
     `UPDATE deliveries SET recipient_address = NULL, message = NULL, pending_event = NULL, smtp_response = NULL,
        last_error = NULL, erased_at = $2, updated_at = $2
