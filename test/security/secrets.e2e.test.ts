@@ -270,6 +270,14 @@ async function exerciseEverything() {
   const unlisted = encodeURIComponent(c.email);
   await ok(call(N, 'GET', `/suppressions/${unlisted}`, { auth: adminAuth }), 404, 'an address not listed');
   await ok(call(N, 'DELETE', `/suppressions/${unlisted}`, { auth: adminAuth }), 404, 'nothing to lift');
+  // The one-click unsubscribe link (public, no login): a token that is not ours is a 400 to GET and
+  // POST alike (http/unsubscribe.int.test.ts unsubscribes with real ones).
+  await ok(call(N, 'GET', '/-/unsubscribe/not-a-token'), 400, 'an unsubscribe link not ours');
+  await ok(
+    call(N, 'POST', '/-/unsubscribe/not-a-token', { body: { 'List-Unsubscribe': 'One-Click' } }),
+    400,
+    'a one-click unsubscribe with a token not ours',
+  );
   // A bounce about a message of nobody's here: matched 0 (http/bounces.int.test.ts bounces real ones).
   await ok(
     call(N, 'POST', '/bounces', {

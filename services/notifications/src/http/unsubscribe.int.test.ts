@@ -237,6 +237,20 @@ describe(`one-click unsubscribe (${testDatabaseKind()})`, () => {
     assert.equal((await unsubscribedKindsOf(db, carol.userId)).size, 0, 'nothing recorded for a tombstone');
   });
 
+  it('is in the OpenAPI document: both methods, public, the form body, every status', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const ops = doc.paths['/-/unsubscribe/{token}'];
+    assert.deepEqual(Object.keys(ops).sort(), ['get', 'post']);
+    for (const op of [ops.get, ops.post]) {
+      assert.equal(op.security, undefined, 'no credentials');
+      assert.equal(op.parameters[0].name, 'token');
+      for (const status of ['200', '400', '410', '429']) assert.ok(op.responses[status], status);
+    }
+    const body = ops.post.requestBody.content['application/x-www-form-urlencoded'].schema;
+    assert.deepEqual(body.properties['List-Unsubscribe'].enum, ['One-Click']);
+    assert.ok(ops.post.responses['200'].content['application/json'].schema.properties.emailKind);
+  });
+
   it('is rate-limited per client address, and the request log never carries the token', async () => {
     const limited = Fastify({ logger: false });
     await limited.register(unsubscribeRoutes, {
