@@ -14,6 +14,11 @@ import {
 import type { SiteConfigSource } from '@sitemail/site-config';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import {
+  type AddressEventsHolder,
+  addressEventsCheck,
+  addressEventsConsumerPlugin,
+} from './address-events-consumer.ts';
 import { type AccountsAppOptions, accountsApp } from './app.ts';
 import { toAccountsMessage } from './messages.ts';
 import { ACCOUNTS_RELAY_NAME } from './metrics.ts';
@@ -157,6 +162,7 @@ export async function startAccounts(opts: StartAccountsOptions): Promise<Running
   await prepareAccountsDatabase(opts.db);
   const eventStore = createEventStore(opts.db);
   const readiness: RelayReadiness = { since: Date.now(), connected: false, attempts: 0 };
+  const addressEvents: AddressEventsHolder = {};
   const app = Fastify(
     serverOptions({
       logger: loggerFor(opts.logger),
@@ -170,10 +176,12 @@ export async function startAccounts(opts: StartAccountsOptions): Promise<Running
     linkTokenKey: opts.linkTokenKey,
     ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
     ...(opts.passwordCost ? { passwordCost: opts.passwordCost } : {}),
-    readinessChecks: { relay: relayCheck(readiness) },
+    readinessChecks: { relay: relayCheck(readiness), addressEvents: addressEventsCheck(addressEvents) },
   });
 
   await app.register(outboxRelayPlugin, { db: opts.db, bus: opts.bus, readiness });
+  // What notifications learnt about addresses (undeliverable, lifted), shown on the user's addresses.
+  await app.register(addressEventsConsumerPlugin, { db: opts.db, bus: opts.bus, holder: addressEvents });
   // Expired link tokens are purged hourly, in small batches (store/retention.ts).
   await app.register(retentionPlugin, { db: opts.db });
 

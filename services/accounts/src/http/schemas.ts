@@ -83,12 +83,33 @@ export const UserIdParam = Type.String({
   description: 'A user id, or `me` for the caller',
 });
 
+/** An address notifications found undeliverable, with when and why. */
+export const Undeliverable = Type.Object(
+  {
+    status: Type.Literal('undeliverable'),
+    since: { ...Time, description: 'When the reply came' },
+    cause: Type.Union([Type.Literal('smtp-reply'), Type.Literal('dsn')], {
+      description: 'smtp-reply: refused during the SMTP session; dsn: a bounce report came back later',
+    }),
+    reply: Type.Object({
+      code: Type.Union([Type.Integer(), Type.Null()], { description: 'The SMTP reply code, e.g. 550' }),
+      enhancedStatus: Type.Union([Type.String(), Type.Null()], { description: 'RFC 3463, e.g. 5.1.1' }),
+      text: Type.String({ description: 'The reply text (at most 512 characters); show it as text' }),
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export const EmailView = Type.Object({
   email: Email,
   verified: Type.Boolean(),
   primary: Type.Boolean(),
   verifiedAt: Type.Union([Time, Type.Null()]),
   verificationRequestedAt: Type.Union([Time, Type.Null()]),
+  deliverability: Type.Union([Undeliverable, Type.Null()], {
+    description:
+      'What notifications told the fleet about this mailbox (notifications.address-events.v1): null unless a final reply said it does not exist; then product emails to it are suppressed (verification emails are still tried, and one accepted makes it deliverable again), until a site admin lifts it in notifications (DELETE /suppressions/{address})',
+  }),
 });
 
 export const UserView = Type.Object({

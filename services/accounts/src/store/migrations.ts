@@ -113,4 +113,28 @@ ALTER TABLE users ADD COLUMN deleted_at timestamptz;
 CREATE INDEX link_tokens_expires_at ON link_tokens (expires_at);
 `,
   },
+  {
+    // What notifications told the fleet about each mailbox (notifications.address-events.v1, issue
+    // 11 item 6): not a projection of accounts' own streams but of notifications' topic, keyed by
+    // the address (lower-cased, as user_emails), whoever holds it. `position` is the newest event
+    // applied: an older or repeated one changes nothing. A deliverable row keeps only its status,
+    // time and position (the reply is dropped with the suppression it explained). A deleted user's
+    // addresses lose their rows with the user (projection.ts `eraseUser`).
+    id: '004-address-deliverability',
+    sql: `
+CREATE TABLE address_deliverability (
+  email text PRIMARY KEY CHECK (email = lower(email)),
+  status text NOT NULL CHECK (status IN ('undeliverable', 'deliverable')),
+  since timestamptz NOT NULL,
+  cause text NOT NULL,
+  reply_code integer,
+  enhanced_status text,
+  reply_text text,
+  delivery_id uuid,
+  position bigint NOT NULL,
+  event_id uuid NOT NULL,
+  CHECK ((status = 'undeliverable') = (reply_text IS NOT NULL))
+);
+`,
+  },
 ];

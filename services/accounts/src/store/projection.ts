@@ -189,9 +189,9 @@ async function projectShreddedUser(tx: Queryable, stored: StoredEvent) {
 
 /**
  * What `UserDeleted` leaves in the read models: a tombstone row in `users` with every personal
- * column null (the username and address are free again), and nothing else of the user: addresses,
- * API keys (they stop at once), password, links, invitations they sent or that named them, the
- * throttle's records of their logins.
+ * column null (the username and address are free again), and nothing else of the user: addresses
+ * (with what notifications said of their deliverability), API keys (they stop at once), password,
+ * links, invitations they sent or that named them, the throttle's records of their logins.
  */
 async function eraseUser(tx: Queryable, userId: string, at: string) {
   await tx.query(
@@ -206,6 +206,10 @@ async function eraseUser(tx: Queryable, userId: string, at: string) {
     [userId],
   );
   await tx.query('DELETE FROM invitations WHERE inviter_id = $1 OR invitee_user_id = $1', [userId]);
+  await tx.query(
+    'DELETE FROM address_deliverability WHERE email IN (SELECT email FROM user_emails WHERE user_id = $1)',
+    [userId],
+  );
   await tx.query('DELETE FROM user_emails WHERE user_id = $1', [userId]);
   await tx.query('DELETE FROM api_keys WHERE user_id = $1', [userId]);
   await tx.query('DELETE FROM passwords WHERE user_id = $1', [userId]);

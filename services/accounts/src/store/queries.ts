@@ -1,5 +1,6 @@
 import type { UserOrigin } from '@sitemail/contracts';
 import type { Queryable } from '@sitemail/db';
+import { type Undeliverable, undeliverableAmong } from './deliverability.ts';
 
 export interface EmailView {
   email: string;
@@ -7,6 +8,8 @@ export interface EmailView {
   primary: boolean;
   verifiedAt: string | null;
   verificationRequestedAt: string | null;
+  /** What notifications told the fleet: null unless a final reply said the mailbox does not exist. */
+  deliverability: Undeliverable | null;
 }
 
 export interface UserView {
@@ -78,6 +81,10 @@ export function createQueries(db: Queryable) {
       'SELECT email, verified_at, verification_requested_at FROM user_emails WHERE user_id = $1 ORDER BY added_at, email',
       [id],
     );
+    const undeliverable = await undeliverableAmong(
+      db,
+      emails.rows.map((e) => e.email),
+    );
     return {
       id: row.id,
       username: row.username,
@@ -92,6 +99,7 @@ export function createQueries(db: Queryable) {
         primary: e.email === row.primary_email,
         verifiedAt: isoOrNull(e.verified_at),
         verificationRequestedAt: isoOrNull(e.verification_requested_at),
+        deliverability: undeliverable.get(e.email) ?? null,
       })),
       hasPassword: row.has_password,
       createdAt: iso(row.created_at),

@@ -1,0 +1,72 @@
+import type { Bus, Consumer, ConsumerState } from '@sitemail/bus';
+import type { Database } from '@sitemail/db';
+import type { ReadinessCheck } from '@sitemail/service-kit';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { createAddressEventsConsumer } from './application/address-events.ts';
+
+/** The consumer once the plugin made it: shared by the plugin and `/readyz`. */
+export interface AddressEventsHolder {
+  consumer?: Consumer;
+}
+
+/** The consumer's state in words, e.g. "joining group accounts (12 s)". */
+export function describeAddressEventsConsumer(state: ConsumerState, now = Date.now()): string {
+  const secs = Math.max(0, Math.round((now - state.since) / 1000));
+  switch (state.phase) {
+    case 'assigned':
+      return `assigned ${state.partitions ?? 0} partition(s) of group ${state.groupId}`;
+    case 'joining':
+      return `joining group ${state.groupId} (${secs} s)`;
+    case 'retrying':
+      return `group ${state.groupId} join failed ${state.attempt ?? 1} time(s), retrying (${state.reason ?? 'unknown error'})`;
+    case 'stopped':
+      return `the address events consumer (group ${state.groupId}) is stopped`;
+    default:
+      // Not a never check: the bus may add phases (it names them itself).
+      return `group ${state.groupId}: ${state.phase}`;
+  }
+}
+
+/**
+ * `/readyz`'s `addressEvents` check: ready once the consumer of notifications' address events has
+ * its partitions. Until then the reason says where the join is; the service serves meanwhile.
+ */
+export const addressEventsCheck =
+  (holder: AddressEventsHolder): ReadinessCheck =>
+  async () => {
+    const state = holder.consumer?.state();
+    if (!state) return 'the address events consumer is not started';
+    return state.phase === 'assigned' ? undefined : describeAddressEventsConsumer(state);
+  };
+
+/**
+ * Consumes `notifications.address-events.v1` (issue 11 item 6) into `address_deliverability`,
+ * which the user's addresses show. Started when the app is ready and NOT awaited (issue 10: a
+ * service listens before its consumer joins; after a member was killed the join lasts until its
+ * session times out); `/readyz` shows the join. Stopped, its batch committed, when the app closes.
+ */
+export const addressEventsConsumerPlugin = fp(
+  async (app: FastifyInstance, opts: { db: Database; bus: Bus; holder: AddressEventsHolder }) => {
+    const log = app.log.child({ component: 'address-events-consumer' });
+    const consumer = createAddressEventsConsumer({
+      bus: opts.bus,
+      db: opts.db,
+      onStateChange: (state) => {
+        if (state.phase === 'retrying')
+          log.warn({ attempt: state.attempt }, describeAddressEventsConsumer(state));
+        else log.info({ phase: state.phase }, describeAddressEventsConsumer(state));
+      },
+    });
+    opts.holder.consumer = consumer;
+    app.addHook('onReady', async () => {
+      consumer
+        .start()
+        .catch((err) => log.error({ reason: String(err) }, 'the address events consumer did not start'));
+    });
+    app.addHook('onClose', async () => {
+      await consumer.stop();
+    });
+  },
+  { name: 'accounts-address-events-consumer' },
+);
