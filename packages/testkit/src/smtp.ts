@@ -33,6 +33,8 @@ export interface SmtpServerOptions {
   script?: SmtpScriptStep[];
   /** 'greeting': never greets; 'data': takes the message and never answers it. */
   hang?: 'greeting' | 'data';
+  /** Offer the DSN extension (RFC 3461) in EHLO and keep what the client asked (`envelope.dsn`). Default false. */
+  dsn?: boolean;
 }
 
 /** Where a scripted reply is given: at connect (instead of the greeting), or to MAIL, RCPT or DATA. */
@@ -52,7 +54,12 @@ export interface SmtpScriptStep {
 
 export interface ReceivedEmail {
   sessionId: string;
-  envelope: { from: string; to: string[] };
+  envelope: {
+    from: string;
+    to: string[];
+    /** With the `dsn` option: RET and ENVID of MAIL FROM, NOTIFY of each RCPT TO (upper case). */
+    dsn?: { ret: string | null; envid: string | null; notify: string[][] };
+  };
   /** Header names in lower case, as mailparser gives them. */
   headers: Map<string, unknown>;
   subject: string | undefined;
@@ -209,6 +216,7 @@ export async function startSmtpServer(opts: SmtpServerOptions = {}): Promise<Tes
     allowInsecureAuth: tls === 'none',
     disabledCommands,
     disableReverseLookup: true,
+    hideDSN: !opts.dsn,
     // A hung client connection must not keep close() waiting for the default 30 s.
     closeTimeout: 200,
     socketTimeout: 30_000,
@@ -353,10 +361,22 @@ function toReceived(
   authMethod: string | undefined,
   receivedAt: Date,
 ): ReceivedEmail {
-  const { mailFrom, rcptTo } = session.envelope;
+  const { mailFrom, rcptTo, dsn } = session.envelope;
   return {
     sessionId: session.id,
-    envelope: { from: mailFrom ? mailFrom.address : '', to: rcptTo.map((r) => r.address) },
+    envelope: {
+      from: mailFrom ? mailFrom.address : '',
+      to: rcptTo.map((r) => r.address),
+      ...(dsn
+        ? {
+            dsn: {
+              ret: dsn.ret,
+              envid: dsn.envid,
+              notify: rcptTo.map((r) => (r.dsn?.notify ?? []).map((n) => n.toUpperCase())),
+            },
+          }
+        : {}),
+    },
     headers: mail.headers as Map<string, unknown>,
     subject: mail.subject,
     from: addressText(mail.from),

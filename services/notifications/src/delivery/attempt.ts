@@ -115,6 +115,7 @@ export async function attemptDelivery(
         html: rendered.html,
         messageId: c.messageId,
         headers: { 'X-Sitemail-Delivery': c.id, ...rendered.headers },
+        envelopeId: c.id,
       }),
       ctx.sendTimeoutMs,
     );

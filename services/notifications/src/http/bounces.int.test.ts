@@ -60,12 +60,14 @@ describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () =
     assert.equal(await settled(id), 'sent');
     const mail = smtp.received.find((m) => m.headers.get('x-sitemail-delivery') === id);
     assert.ok(mail?.messageId, 'the server received it with a Message-ID');
+    assert.deepEqual(mail.envelope.dsn, { ret: 'HDRS', envid: id, notify: [['FAILURE', 'DELAY']] });
     return { id, messageId: mail.messageId };
   }
 
   before(async () => {
     db = await notificationsDb('bounces');
-    smtp = await startSmtpServer();
+    // A relay offering DSN (RFC 3461): each delivery asks for bounces naming it.
+    smtp = await startSmtpServer({ dsn: true });
     app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
     await app.register(notificationsApp, {
       db,
@@ -167,7 +169,7 @@ describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () =
     assert.match(metrics, /^notifications_bounces_total\{action="failed",scope="address"\} 1$/m);
   });
 
-  it('delayed is recorded with no status change; a full mailbox fails that delivery only; our header matches without the Message-ID; an unknown message is matched 0', async () => {
+  it('delayed is recorded with no status change; a full mailbox fails that delivery only; our header or the envelope id match without the Message-ID; an unknown message is matched 0', async () => {
     const sent = await accepted(bob, 'first');
     const delayed = await post(
       rfc3464DelayedDsn({ messageId: sent.messageId, recipient: 'bob@example.com' }),
@@ -204,6 +206,7 @@ describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () =
 
     // The X-Sitemail-Delivery header of the returned message names the delivery, whatever the Message-ID.
     const second = await accepted(bob, 'second');
+    const third = await accepted(bob, 'third');
     const byHeader = await post(
       sesBounce({
         messageId: '<rewritten-by-a-relay@example.net>',
@@ -214,6 +217,17 @@ describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () =
     assert.equal(byHeader.json().deliveryId, second.id);
     assert.equal(byHeader.json().reports[0].effect, 'bounced');
     assert.equal((await get('/suppressions/bob@example.com')).json().deliveryId, second.id);
+
+    // The envelope id alone (Message-ID rewritten, our header gone): the ENVID we sent names it.
+    const byEnvelopeId = await post(
+      postfixBounce({
+        messageId: '<rewritten-again@example.net>',
+        recipient: 'bob@example.com',
+        deliveryId: third.id,
+      }).replace(/X-Sitemail-Delivery: [^\r]*\r\n/, ''),
+    );
+    assert.equal(byEnvelopeId.json().originalEnvelopeId, third.id);
+    assert.equal(byEnvelopeId.json().deliveryId, third.id);
 
     const unknown = await post(unknownMessageDsn());
     assert.equal(unknown.statusCode, 202);

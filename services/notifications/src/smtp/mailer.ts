@@ -260,6 +260,11 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
           // a new key or selector applies at once without a new pool (nodemailer signs every
           // header it lists by default, List-Unsubscribe and List-Unsubscribe-Post included)
           ...dkimOf(site),
+          // RFC 3461: a bounce that comes later names the delivery (ENVID) and returns the headers;
+          // nodemailer sends these only to a server that offers DSN in EHLO.
+          ...(email.envelopeId
+            ? { dsn: { id: email.envelopeId, return: 'headers', notify: ['failure', 'delay'] } }
+            : {}),
         });
         return { messageId: info.messageId, response: info.response };
       } catch (err) {

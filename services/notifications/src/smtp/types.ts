@@ -10,6 +10,12 @@ export interface OutgoingEmail {
   headers?: Record<string, string>;
   /** Set to make retries of one delivery carry the same Message-ID. */
   messageId?: string;
+  /**
+   * The delivery id, asked back in bounces: sent as the DSN envelope id (RFC 3461 ENVID, with
+   * RET=HDRS and NOTIFY=FAILURE,DELAY) when the relay offers DSN, so a later bounce names the
+   * delivery even if a relay rewrote the Message-ID (POST /bounces).
+   */
+  envelopeId?: string;
 }
 
 export interface SentEmail {
