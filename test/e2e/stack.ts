@@ -99,6 +99,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         { name: topics.accountsEvents, partitions: 3 },
         { name: topics.codeMonitoringEvents, partitions: 1 },
         { name: topics.notificationsDeadLetter, partitions: 1 },
+        { name: topics.notificationsAddressEvents, partitions: 1 },
+        { name: topics.accountsDeadLetter, partitions: 1 },
       ],
     });
     cleanups.push(() => kafka.stop());
