@@ -18,9 +18,16 @@ import {
 import type { Database } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import { inEventSpan } from './event-span.ts';
-import { type HandledEvent, handleEvent } from './handle-event.ts';
+import { type HandledEvent, handleEvents } from './handle-event.ts';
 
 export const CONSUMER_GROUP = 'notifications';
+
+/**
+ * Partitions whose batches are handled at the same time. A batch mostly waits on Postgres, so
+ * several in flight use the round trips' idle time; each holds one pooled connection for its
+ * transaction (10 by default), which leaves room for the worker and the HTTP routes.
+ */
+export const DEFAULT_PARTITIONS_CONCURRENTLY = 4;
 
 /**
  * Why a valid event may not be taken from this topic, or undefined when it may: each topic carries
@@ -97,13 +104,15 @@ export interface NotificationsConsumerOptions {
   clock?: () => Date;
   /** How long a delivery waits for a recipient not known yet (ms, default 24 h). */
   awaitRecipientMs?: number;
+  /** Default DEFAULT_PARTITIONS_CONCURRENTLY; batches of one partition stay in order. */
+  partitionsConsumedConcurrently?: number;
 }
 
 /**
- * Consumes the accounts and code-monitoring topics: each event is handled in its own transaction
- * (projection, decisions and deliveries together), in partition order. Offsets are committed by
- * the bus after the batch resolves; a crash in between redelivers events that are then found in
- * processed_events and create nothing.
+ * Consumes the accounts and code-monitoring topics: each batch of a partition is handled in one
+ * transaction (projection, decisions and deliveries together, see `handleEvents`), in partition
+ * order, several partitions at a time. Offsets are committed by the bus after the batch resolves;
+ * a crash in between redelivers events that are then found in processed_events and create nothing.
  */
 export function createNotificationsConsumer(o: NotificationsConsumerOptions): Consumer {
   const clock = o.clock ?? (() => new Date());
@@ -116,17 +125,24 @@ export function createNotificationsConsumer(o: NotificationsConsumerOptions): Co
     ...(o.onStateChange ? { onStateChange: o.onStateChange } : {}),
     ...(o.onLag ? { onLag: o.onLag } : {}),
     ...(o.onDeadLettered ? { onDeadLettered: o.onDeadLettered } : {}),
+    partitionsConsumedConcurrently: o.partitionsConsumedConcurrently ?? DEFAULT_PARTITIONS_CONCURRENTLY,
     handleBatch: async (batch: DecodedMessage<FleetEvent | undefined>[]) => {
+      // A type added after this build is skipped (decodeOrSkipFleetMessage).
+      const known = batch.filter((m): m is DecodedMessage<FleetEvent> => m.value !== undefined);
+      const handled = await handleEvents(
+        o.db,
+        known.map((m) => m.value),
+        o.siteConfig(),
+        clock(),
+        {
+          ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
+          around: (event, i, handle) => inEventSpan(known[i]!.message, event, handle),
+        },
+      );
       let queued = 0;
-      for (const { message, value } of batch) {
-        if (value === undefined) continue; // a type added after this build (decodeOrSkipFleetMessage)
-        const handled = await inEventSpan(message, value, () =>
-          handleEvent(o.db, value, o.siteConfig(), clock(), {
-            ...(o.awaitRecipientMs !== undefined ? { awaitRecipientMs: o.awaitRecipientMs } : {}),
-          }),
-        );
-        o.onHandled?.(value.type, handled);
-        queued += handled.queued + handled.released;
+      for (const [i, h] of handled.entries()) {
+        o.onHandled?.(known[i]!.value.type, h);
+        queued += h.queued + h.released;
       }
       if (queued > 0) o.onQueued?.();
     },

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { type AccountsEvent, apiKeySecretSha256 } from '@sitemail/contracts';
+import { type AccountsEvent, apiKeySecretSha256, type FleetEvent } from '@sitemail/contracts';
 import { type TestDatabase, testDatabaseKind } from '@sitemail/testkit';
-import { Stream } from '../../test/events.ts';
+import { codeMonitorTriggered, Stream } from '../../test/events.ts';
 import { notificationsDb, siteFor } from '../../test/harness.ts';
 import { findApiKeyOwner, loadRecipient } from '../store/recipients.ts';
-import { handleEvent } from './handle-event.ts';
+import { handleEvent, handleEvents } from './handle-event.ts';
 
 const site = siteFor({ host: '127.0.0.1', port: 2525 });
 const count = async (db: TestDatabase, table: string) =>
@@ -131,5 +132,82 @@ describe(`handling an event: projection, decisions and deliveries in one transac
     assert.deepEqual(await loadRecipient(db, s.userId), before);
     assert.equal((await findApiKeyOwner(db, apiKeySecretSha256('secret-r')))?.userId, s.userId);
     assert.equal(await count(db, 'deliveries'), deliveries);
+  });
+
+  it('handles a batch in one transaction exactly as its events one after the other', async () => {
+    // Every step that reads back what the batch wrote: an invitation waits for its invitee, whose
+    // UserCreated in the same batch releases it; a redelivered copy within the batch; a user
+    // created, emailed and deleted in one batch (the erasure sees the batch's own deliveries).
+    const scenario = () => {
+      const inviter = new Stream();
+      const invitee = new Stream();
+      const gone = new Stream();
+      const created = inviter.created({
+        email: 'alice@example.com',
+        verified: true,
+        username: 'alice',
+        siteAdmin: true,
+      });
+      const invitation = inviter.next('UserInvited', {
+        invitationId: randomUUID(),
+        email: 'bob@work.example',
+        inviterUsername: 'alice',
+        organization: 'acme',
+        inviteeUserId: invitee.userId,
+        token: inviter.seal('invite-1', 'UserInvited'),
+        expiresAt: new Date(Date.now() + 7 * 86_400_000).toISOString(),
+      });
+      const key = inviter.apiKeyCreated('k', apiKeySecretSha256(`secret-${randomUUID()}`));
+      const events: FleetEvent[] = [
+        created,
+        codeMonitorTriggered(invitee.userId, 'Leaked secrets'),
+        invitation,
+        invitee.created({ email: 'bob@example.com', verified: true, username: 'bob' }),
+        key,
+        key,
+        gone.created({ email: 'carol@example.com', verified: false, username: 'carol' }),
+        gone.verificationRequested('carol@example.com'),
+        gone.next('UserDeleted', { deletedBy: 'self' }),
+      ];
+      return { events, users: [inviter.userId, invitee.userId, gone.userId], key };
+    };
+    const outcome = async (users: string[]) => {
+      const { rows } = await db.query<Record<string, unknown>>(
+        `SELECT user_id, email_kind, status, suppression_reason, recipient_address, message IS NULL AS no_message
+         FROM deliveries WHERE user_id = ANY($1::uuid[]) ORDER BY seq`,
+        [users],
+      );
+      const recipients = await db.query<{ user_id: string; state: { position: number; deleted?: true } }>(
+        'SELECT user_id, state FROM recipients WHERE user_id = ANY($1::uuid[])',
+        [users],
+      );
+      return {
+        deliveries: rows.map((r) => ({ ...r, user_id: users.indexOf(String(r.user_id)) })),
+        recipients: recipients.rows
+          .map((r) => [users.indexOf(r.user_id), r.state.position, r.state.deleted ?? false])
+          .sort(),
+      };
+    };
+
+    const alone = scenario();
+    const one = [];
+    for (const e of alone.events) one.push(await handleEvent(db, e, site, new Date()));
+    const batched = scenario();
+    const all = await handleEvents(db, batched.events, site, new Date());
+
+    const expected = await outcome(alone.users);
+    assert.deepEqual(await outcome(batched.users), expected);
+    assert.equal(expected.deliveries.length, 4, JSON.stringify(expected));
+    assert.deepEqual(
+      all.map((h) => [h.duplicate, h.queued, h.released, h.deliveryIds.length]),
+      one.map((h) => [h.duplicate, h.queued, h.released, h.deliveryIds.length]),
+    );
+    assert.equal(all[5]!.duplicate, true, 'the copy in the same batch');
+    assert.equal(all[3]!.released, 2, 'the invitee releases what waited for it');
+    assert.equal((await findApiKeyOwner(db, batched.key.data.secretSha256))?.username, 'alice');
+    // Handled again (the bus redelivers a batch whose commit it did not see): nothing new.
+    const again = await handleEvents(db, batched.events, site, new Date());
+    assert.ok(again.every((h) => h.duplicate && h.deliveryIds.length === 0));
+    assert.deepEqual(await outcome(batched.users), expected);
   });
 });

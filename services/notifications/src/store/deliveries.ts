@@ -39,17 +39,31 @@ export async function insertDeliveries(
   rows: NewDelivery[],
   now: Date,
 ): Promise<void> {
+  await insertEventsDeliveries(
+    tx,
+    rows.map((r) => ({ ...r, event_id: event.id, event_type: event.type })),
+    now,
+  );
+}
+
+/** The deliveries of several events (a consumer's batch) in one statement. */
+export async function insertEventsDeliveries(
+  tx: Queryable,
+  rows: (NewDelivery & { event_id: string; event_type: string })[],
+  now: Date,
+): Promise<void> {
+  if (rows.length === 0) return;
   await tx.query(
     `INSERT INTO deliveries (id, event_id, event_type, decision_index, email_kind, user_id, recipient_address, status,
        suppression_reason, message, message_id, pending_event, recipient_position, next_attempt_at, traceparent,
        created_at, updated_at)
-     SELECT d.id, $2, $3, d.decision_index, d.email_kind, d.user_id, d.recipient_address, d.status,
+     SELECT d.id, d.event_id, d.event_type, d.decision_index, d.email_kind, d.user_id, d.recipient_address, d.status,
        d.suppression_reason, d.message, d.message_id, d.pending_event, d.recipient_position, d.next_attempt_at,
-       d.traceparent, $4, $4
-     FROM jsonb_to_recordset($1::jsonb) AS d(id uuid, decision_index int, email_kind text, user_id uuid,
-       recipient_address text, status text, suppression_reason text, message jsonb, message_id text,
-       pending_event jsonb, recipient_position int, next_attempt_at timestamptz, traceparent text)`,
-    [JSON.stringify(rows), event.id, event.type, now.toISOString()],
+       d.traceparent, $2, $2
+     FROM jsonb_to_recordset($1::jsonb) AS d(id uuid, event_id uuid, event_type text, decision_index int,
+       email_kind text, user_id uuid, recipient_address text, status text, suppression_reason text, message jsonb,
+       message_id text, pending_event jsonb, recipient_position int, next_attempt_at timestamptz, traceparent text)`,
+    [JSON.stringify(rows), now.toISOString()],
   );
 }
 
