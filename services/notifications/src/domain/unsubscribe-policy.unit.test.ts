@@ -6,6 +6,7 @@ import { codeMonitorTriggered, Stream } from '../../test/events.ts';
 import type { EmailKind } from './emails.ts';
 import { decideNotifications, unsubscribableSendsOf } from './policy.ts';
 import { evolveRecipient, type Recipient } from './recipient.ts';
+import { redecideAwaiting } from './redecide.ts';
 
 const site: SiteConfig = {
   externalURL: 'https://sourcegraph.example.com',
@@ -63,6 +64,16 @@ describe('the policy with the kinds the recipient unsubscribed from', () => {
       d.map((x) => (x.kind === 'suppress' ? [x.reason, x.address] : x.kind)),
       [['user-deleted', undefined]],
     );
+  });
+
+  it('an awaited code-monitoring email decided again for a user who unsubscribed meanwhile: suppressed for good', () => {
+    const d = redecideAwaiting(monitor, 0, alice, site, false, new Set(['code-monitor-triggered']));
+    assert.deepEqual(d.kind === 'suppress' ? [d.kind, d.reason, d.address] : d.kind, [
+      'suppress',
+      'unsubscribed',
+      'alice@example.com',
+    ]);
+    assert.equal(redecideAwaiting(monitor, 0, alice, site, false).kind, 'send');
   });
 
   it('unsubscribableSendsOf: look the user up only when an opt-out-able email would be sent', () => {
