@@ -19,13 +19,11 @@ const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 /** Header fields of a raw message, unfolded, in order. */
 function headerFields(raw: string): { name: string; value: string; line: string }[] {
   const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
-  return head
-    .split(/\r\n(?![ \t])/)
-    .map((line) => ({
-      line,
-      name: line.slice(0, line.indexOf(':')),
-      value: line.slice(line.indexOf(':') + 1),
-    }));
+  return head.split(/\r\n(?![ \t])/).map((line) => ({
+    line,
+    name: line.slice(0, line.indexOf(':')),
+    value: line.slice(line.indexOf(':') + 1),
+  }));
 }
 
 /** RFC 6376 §3.4.2 relaxed header canonicalization. */
