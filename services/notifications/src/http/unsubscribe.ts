@@ -25,7 +25,11 @@ export interface UnsubscribeRoutesOptions {
   /** The keys tokens are checked against: the current link-token key and, during a rotation, older ones. */
   linkTokenKeys: LinkTokenKey | LinkTokenKey[];
   clock?: () => Date;
-  /** Per client address (default 30 a minute): the routes are public. */
+  /**
+   * Per client address (default 600 a minute). Generous on purpose: one-click POSTs come from the
+   * mailbox provider's servers, a few addresses for all of a site's users, and a refused one is
+   * not retried; it bounds a flood (a forged token costs one HMAC, never a query).
+   */
   rateLimit?: { max: number; timeWindowMs: number };
 }
 
@@ -106,7 +110,7 @@ const refusal = (problem: 'invalid' | 'expired') =>
 export const unsubscribeRoutes: FastifyPluginAsync<UnsubscribeRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const clock = opts.clock ?? (() => new Date());
-  const limit = opts.rateLimit ?? { max: 30, timeWindowMs: 60_000 };
+  const limit = opts.rateLimit ?? { max: 600, timeWindowMs: 60_000 };
   await fastify.register(rateLimit, { global: false });
   // RFC 8058's body is a form (application/x-www-form-urlencoded); only in this plugin's routes.
   fastify.addContentTypeParser(
