@@ -288,5 +288,10 @@ describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () =
       payload: JSON.stringify({ dsn }),
     });
     assert.equal(json.statusCode, 415);
+
+    const op = (await app.inject({ method: 'GET', url: '/openapi.json' })).json().paths['/bounces'].post;
+    assert.deepEqual(Object.keys(op.requestBody.content).sort(), ['message/rfc822', 'text/plain']);
+    assert.deepEqual(Object.keys(op.responses).sort(), ['202', '400', '401', '403', '413', '415', '500']);
+    assert.ok(op.responses['202'].content['application/json'].schema.properties.reports);
   });
 });
