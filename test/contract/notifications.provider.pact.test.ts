@@ -212,7 +212,7 @@ describe('accounts ← notifications message pact (provider)', () => {
   });
 
   it('keys each event by its address, and its position grows with each event about it', async () => {
-    await stateHandlers[states.liftedByAdmin]!();
+    await stateHandlers[states.liftedByAdmin]!(states.liftedByAdmin);
     const rows = await outbox();
     assert.deepEqual(
       rows.map((r) => [r.type, r.cause]),
