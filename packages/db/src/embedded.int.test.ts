@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { templateDir } from './embedded.ts';
 import { DataDirInUseError, openDatabase } from './index.ts';
 
 /** The embedded database of `npm start`: one PGlite per data directory, a schema per service. */
@@ -26,6 +27,24 @@ describe('embedded database (PGlite in a data directory)', () => {
     assert.equal((await notifications.query('SELECT count(*)::int AS n FROM things')).rows.length, 1);
     await notifications.close();
     assert.equal(existsSync(`${dataDir}.lock`), false);
+  });
+
+  it('makes a new data directory as a copy of a template made by the first initdb, not by another initdb', async () => {
+    // The first test's directory ran initdb (or copied a template an earlier run left): either way
+    // the template exists now. A file put in it shows that the next new directory is its copy.
+    const template = templateDir();
+    assert.ok(template && existsSync(join(template, 'PG_VERSION')), `template in ${template}`);
+    const marker = join(template, 'copied-by-the-test');
+    writeFileSync(marker, 'x');
+    try {
+      const fresh = join(root, 'fresh');
+      const db = await openDatabase({ dataDir: fresh, schema: 'accounts' });
+      assert.equal(existsSync(join(fresh, 'copied-by-the-test')), true);
+      assert.deepEqual((await db.query<{ n: number }>('SELECT 1 AS n')).rows, [{ n: 1 }]);
+      await db.close();
+    } finally {
+      rmSync(marker, { force: true });
+    }
   });
 
   it('refuses a directory another live process holds, naming it and what to do', async () => {

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
 
@@ -33,6 +35,60 @@ await db.close();`;
     throw new Error(
       `could not create the embedded database in ${dataDir}: ${stderr || (err as Error).message}`,
     );
+  }
+}
+
+/**
+ * Where a freshly initialised, never used data directory is kept for the next new one: initdb
+ * takes 10-20 s (most of a first `npm start`: measured 18 s of 20), a copy of its result well
+ * under one. Under node_modules/.cache (the usual place for tools' caches, gone with a clean
+ * install), one per PGlite version and settings; undefined where that is not writable (a
+ * read-only image), and then each new directory runs its own initdb.
+ */
+export function templateDir(): string | undefined {
+  const pglite = fileURLToPath(import.meta.resolve('@electric-sql/pglite'));
+  const at = pglite.lastIndexOf(`${sep}node_modules${sep}`);
+  if (at < 0) return undefined;
+  let version = 'unknown';
+  try {
+    const pkg = join(pglite.slice(0, at), 'node_modules', '@electric-sql', 'pglite', 'package.json');
+    version = (JSON.parse(readFileSync(pkg, 'utf8')) as { version?: string }).version ?? version;
+  } catch {
+    // A layout without the package.json beside it: the settings still key the template.
+  }
+  const key = createHash('sha256')
+    .update(JSON.stringify([version, EMBEDDED_CONF]))
+    .digest('hex')
+    .slice(0, 12);
+  return join(pglite.slice(0, at), 'node_modules', '.cache', 'sitemail-pglite', `${version}-${key}`);
+}
+
+/**
+ * A new data directory: a copy of the template when there is one, else initdb (in a child
+ * process), which then also becomes the template. The template is made in a directory of its
+ * own and renamed into place, so a concurrent start sees a whole one or none.
+ */
+async function createDataDir(dataDir: string): Promise<void> {
+  const template = templateDir();
+  if (template && existsSync(join(template, 'PG_VERSION'))) {
+    try {
+      cpSync(template, dataDir, { recursive: true });
+      return;
+    } catch {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+  await initInChildProcess(dataDir);
+  if (!template) return;
+  const making = `${template}.${process.pid}`;
+  try {
+    mkdirSync(dirname(template), { recursive: true });
+    cpSync(dataDir, making, { recursive: true });
+    renameSync(making, template);
+  } catch {
+    // Not writable, or another process put its template there first: either way nothing to do.
+  } finally {
+    rmSync(making, { recursive: true, force: true });
   }
 }
 
@@ -90,7 +146,7 @@ export async function acquirePglite(dataDir: string): Promise<{ pglite: PGlite; 
   if (!entry) {
     const lockFile = lock(key);
     const ready = (async () => {
-      if (!existsSync(join(key, 'PG_VERSION'))) await initInChildProcess(key);
+      if (!existsSync(join(key, 'PG_VERSION'))) await createDataDir(key);
       const pglite = new PGlite(key, { postgresqlconf: EMBEDDED_CONF });
       await pglite.waitReady;
       return pglite;
