@@ -128,6 +128,14 @@ describe(`an undeliverable address reaches accounts through Kafka, and its lifti
       return body.emails.find((e) => e.email === 'alice@example.com')!.deliverability;
     };
     assert.equal(await aliceAddress(), null);
+    // accounts' /readyz names its consumer of the address events (ready once it has its partition).
+    const ready = await eventually('accounts ready', async () => {
+      const res = await fetch(`${accounts.url}/readyz`);
+      return res.status === 200
+        ? ((await res.json()) as { checks: Record<string, { ok: boolean }> })
+        : undefined;
+    });
+    assert.equal(ready.checks.addressEvents?.ok, true);
 
     smtp.setScript([
       {
