@@ -65,27 +65,38 @@ await runUntilSignal({
       logger: logger.child({ service: 'bus' }),
     });
     defer('bus', () => bus.close());
-    const accounts = await startAccounts({
-      port: env.accountsPort,
-      host: env.host,
-      db: accountsDb,
-      bus,
-      siteConfig,
-      linkTokenKey: env.linkTokenKey,
-      logger: logger.child({ service: 'accounts' }),
-      trustProxy: env.trustProxy,
-    });
-    defer('accounts', () => accounts.close());
-    const notifications = await startNotifications({
-      port: env.notificationsPort,
-      host: env.host,
-      db: notificationsDb,
-      bus,
-      siteConfig,
-      linkTokenKey: env.linkTokenKey,
-      logger: logger.child({ service: 'notifications' }),
-    });
-    defer('notifications', () => notifications.close());
+    // Started side by side: each waits mostly on its own migrations and bus join, so neither need
+    // wait for the other (the embedded database serialises their statements anyway).
+    const [startedAccounts, startedNotifications] = await Promise.allSettled([
+      startAccounts({
+        port: env.accountsPort,
+        host: env.host,
+        db: accountsDb,
+        bus,
+        siteConfig,
+        linkTokenKey: env.linkTokenKey,
+        logger: logger.child({ service: 'accounts' }),
+        trustProxy: env.trustProxy,
+      }),
+      startNotifications({
+        port: env.notificationsPort,
+        host: env.host,
+        db: notificationsDb,
+        bus,
+        siteConfig,
+        linkTokenKey: env.linkTokenKey,
+        logger: logger.child({ service: 'notifications' }),
+      }),
+    ]);
+    // What did start is stopped on the way out even when the other failed.
+    if (startedAccounts.status === 'fulfilled') defer('accounts', () => startedAccounts.value.close());
+    if (startedNotifications.status === 'fulfilled') {
+      defer('notifications', () => startedNotifications.value.close());
+    }
+    if (startedAccounts.status === 'rejected') throw startedAccounts.reason;
+    if (startedNotifications.status === 'rejected') throw startedNotifications.reason;
+    const accounts = startedAccounts.value;
+    const notifications = startedNotifications.value;
 
     process.stdout.write(`
   sitemail is running (embedded mode: ${env.databaseUrl ? 'Postgres' : `PGlite in ${join(env.dataDir, 'pglite')}`}, ${
