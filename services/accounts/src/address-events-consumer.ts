@@ -8,6 +8,8 @@ import { createAddressEventsConsumer } from './application/address-events.ts';
 /** The consumer once the plugin made it: shared by the plugin and `/readyz`. */
 export interface AddressEventsHolder {
   consumer?: Consumer;
+  /** The consumer had its partitions once: readiness no longer follows it (see the check). */
+  assignedOnce?: boolean;
 }
 
 /** The consumer's state in words, e.g. "joining group accounts (12 s)". */
@@ -29,12 +31,15 @@ export function describeAddressEventsConsumer(state: ConsumerState, now = Date.n
 }
 
 /**
- * `/readyz`'s `addressEvents` check: ready once the consumer of notifications' address events has
- * its partitions. Until then the reason says where the join is; the service serves meanwhile.
+ * `/readyz`'s `addressEvents` check: ready once the consumer of notifications' address events got
+ * its partitions the first time; until then the reason says where the join is (the service serves
+ * meanwhile). After that it no longer follows Kafka, as the relay's check: a broker outage must not
+ * take accounts out of rotation for what is only shown on addresses (they catch up afterwards).
  */
 export const addressEventsCheck =
   (holder: AddressEventsHolder): ReadinessCheck =>
   async () => {
+    if (holder.assignedOnce) return undefined;
     const state = holder.consumer?.state();
     if (!state) return 'the address events consumer is not started';
     return state.phase === 'assigned' ? undefined : describeAddressEventsConsumer(state);
@@ -53,6 +58,7 @@ export const addressEventsConsumerPlugin = fp(
       bus: opts.bus,
       db: opts.db,
       onStateChange: (state) => {
+        if (state.phase === 'assigned') opts.holder.assignedOnce = true;
         if (state.phase === 'retrying')
           log.warn({ attempt: state.attempt }, describeAddressEventsConsumer(state));
         else log.info({ phase: state.phase }, describeAddressEventsConsumer(state));
