@@ -88,8 +88,9 @@ export function createAddressEventsRelay(o: AddressEventsRelayOptions): AddressE
   }
 
   async function turn(): Promise<'idle' | 'busy' | 'standby'> {
-    if (Date.now() > leaseValidUntil - (leaseMs * 2) / 3 && !(await claim())) return 'standby';
+    // Cleared before anything is read: a wake-up from here on means a commit after this read.
     woken = false;
+    if (Date.now() > leaseValidUntil - (leaseMs * 2) / 3 && !(await claim())) return 'standby';
     const { rows } = await o.db.query<AddressEventRow>(
       `SELECT ${COLUMNS} FROM address_events_outbox ORDER BY seq LIMIT $1`,
       [batchSize],
