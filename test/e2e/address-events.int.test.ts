@@ -193,5 +193,8 @@ describe(`an undeliverable address reaches accounts through Kafka, and its lifti
       smtp.received.slice(received).find((m) => m.envelope.to.includes('alice@example.com')),
     );
     assert.ok(next);
+    const metrics = await (await fetch(`${notifications.url}/metrics`)).text();
+    assert.match(metrics, /notifications_address_events_published_total\{type="EmailAddressUndeliverable"\} 1/);
+    assert.match(metrics, /notifications_address_events_published_total\{type="EmailAddressDeliverable"\} 1/);
   });
 });

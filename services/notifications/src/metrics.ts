@@ -63,6 +63,9 @@ export interface NotificationsMetrics {
   onAttempt(outcome: AttemptFacts): void;
   /** Each DSN report newly recorded (POST /bounces): its action and, when failed, its scope. */
   onBounce(report: { action: string; scope: string }): void;
+  /** The address events relay (fleet/): events Kafka acknowledged, by type; rows set aside. */
+  onAddressEventsPublished(events: readonly { type: string }[]): void;
+  onAddressEventSetAside(): void;
   /** After each retention run (delivery/retention.ts): the rows it purged. */
   onPurged(purged: { deliveries: number; attempts: number; processedEvents: number }): void;
   /** The bus consumer's listeners. */
@@ -126,6 +129,17 @@ export function createNotificationsMetrics(
     labelNames: ['action', 'scope'],
     registers: [registry],
   });
+  const addressEvents = new Counter({
+    name: 'notifications_address_events_published_total',
+    help: 'Address events (notifications.address-events.v1) Kafka acknowledged, by type (EmailAddressUndeliverable, EmailAddressDeliverable)',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+  const addressEventsSetAside = new Counter({
+    name: 'notifications_address_events_set_aside_total',
+    help: 'Outbox rows the address events contract cannot carry (an address with a control character), logged and not published',
+    registers: [registry],
+  });
   const deadLetters = new Counter({
     name: 'notifications_dead_letters_total',
     help: 'Messages sent to the dead-letter topic (malformed, or not of their topic’s producer)',
@@ -177,6 +191,10 @@ export function createNotificationsMetrics(
       sendDuration.observe(Math.max(0, o.finishedAt.getTime() - o.startedAt.getTime()) / 1000);
     },
     onBounce: ({ action, scope }) => bounces.inc({ action, scope }),
+    onAddressEventsPublished(events) {
+      for (const e of events) addressEvents.inc({ type: e.type });
+    },
+    onAddressEventSetAside: () => addressEventsSetAside.inc(),
     onPurged(p) {
       purgedRows.inc({ table: 'deliveries' }, p.deliveries);
       purgedRows.inc({ table: 'delivery_attempts' }, p.attempts);

@@ -220,11 +220,14 @@ export const addressEventsRelayPlugin = fp(
                   'address events relay retrying',
                 );
             },
-            onSetAside: (row, problems) =>
+            onPublished: (events) => app.notificationsMetrics.onAddressEventsPublished(events),
+            onSetAside: (row, problems) => {
+              app.notificationsMetrics.onAddressEventSetAside();
               log.error(
                 { seq: row.seq, type: row.type, problems },
                 'address event set aside: the contract cannot carry it',
-              ),
+              );
+            },
           });
           relay.start();
           return;
@@ -254,7 +257,7 @@ export const addressEventsRelayPlugin = fp(
       await publisher?.close();
     });
   },
-  { name: 'notifications-address-events-relay', dependencies: ['notifications-db'] },
+  { name: 'notifications-address-events-relay', dependencies: ['notifications-db', 'notifications-metrics'] },
 );
 
 declare module 'fastify' {
