@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { logLevel } from 'kafkajs';
 import { brokersFromEnv, busFromEnv } from './index.ts';
 import { quietLogCreator } from './kafka.ts';
+import { partitionsBehind } from './kafka-consumer.ts';
+import { shareGroupJoins } from './kafkajs-join.ts';
 import { assertOutgoing, DEAD_LETTER_HEADERS, deadLetterHeaders, headersToStrings } from './messages.ts';
 import { backoffMs, chunks, decodeBatch, processBatch } from './process-batch.ts';
 import type { BusMessage, ConsumerOptions } from './types.ts';
@@ -301,4 +304,70 @@ describe('choosing the bus from the environment', () => {
     assert.equal(local.kind, 'in-process');
     await Promise.all([kafka.close(), local.close()]);
   });
+});
+
+describe('the progress watchdog: which assigned partitions are behind', () => {
+  const ends = {
+    t: [
+      { partition: 0, low: '0', high: '10' },
+      { partition: 1, low: '4', high: '4' },
+      { partition: 2, low: '2', high: '7' },
+    ],
+  };
+  test('counts messages past the committed offset, only of assigned partitions', () => {
+    const committed = {
+      t: [
+        { partition: 0, offset: '6' },
+        { partition: 1, offset: '4' },
+        { partition: 2, offset: '1' },
+      ],
+    };
+    assert.deepEqual(partitionsBehind({ t: [0, 1] }, ends, committed, false, new Map()), [
+      { topic: 't', partition: 0, messages: 4 },
+    ]);
+    assert.deepEqual(partitionsBehind({ t: [0, 1, 2] }, ends, committed, false, new Map()), [
+      { topic: 't', partition: 0, messages: 4 },
+      { topic: 't', partition: 2, messages: 6 },
+    ]);
+  });
+  test('without a committed offset: from the low watermark (fromBeginning), else from the end first seen', () => {
+    const none = { t: [0, 1, 2].map((partition) => ({ partition, offset: '-1' })) };
+    assert.deepEqual(partitionsBehind({ t: [0, 1, 2] }, ends, none, true, new Map()), [
+      { topic: 't', partition: 0, messages: 10 },
+      { topic: 't', partition: 2, messages: 5 },
+    ]);
+    const baseline = new Map<string, bigint>();
+    assert.deepEqual(partitionsBehind({ t: [0, 2] }, ends, none, false, baseline), []);
+    const later = { t: [{ partition: 0, low: '0', high: '13' }, ends.t[2]!] };
+    assert.deepEqual(partitionsBehind({ t: [0, 2] }, later, none, false, baseline), [
+      { topic: 't', partition: 0, messages: 3 },
+    ]);
+  });
+  test('a partition or topic the brokers did not answer for is not counted', () => {
+    assert.deepEqual(partitionsBehind({ t: [5], u: [0] }, ends, {}, true, new Map()), []);
+  });
+});
+
+test('kafkajs group joins of one member are shared while one is in flight; the next one is new', async () => {
+  assert.equal(shareGroupJoins(), true);
+  assert.equal(shareGroupJoins(), true, 'patched once, idempotent');
+  const ConsumerGroup = createRequire(import.meta.url)('kafkajs/src/consumer/consumerGroup.js') as {
+    prototype: { joinAndSync(this: object): Promise<void> };
+  };
+  let joins = 0;
+  // kafkajs's joinAndSync is `this.retrier(join + sync)`: a stand-in retrier counts the joins.
+  const member = {
+    retrier: () => {
+      joins++;
+      return new Promise<void>((r) => setTimeout(r, 20));
+    },
+  };
+  const join = () => ConsumerGroup.prototype.joinAndSync.call(member);
+  const [a, b, c] = [join(), join(), join()];
+  assert.equal(a, b);
+  assert.equal(b, c);
+  await Promise.all([a, b, c]);
+  assert.equal(joins, 1);
+  await join();
+  assert.equal(joins, 2);
 });

@@ -1,4 +1,4 @@
-import type { Kafka, Consumer as KafkaConsumer } from 'kafkajs';
+import type { Admin, EachBatchHandler, EachBatchPayload, Kafka, Consumer as KafkaConsumer } from 'kafkajs';
 import type { BusLogger } from './log.ts';
 import { assertTopicName, headersToStrings } from './messages.ts';
 import {
@@ -19,6 +19,12 @@ export interface GroupTimeouts {
   rebalanceTimeoutMs: number;
   heartbeatIntervalMs: number;
   maxWaitTimeMs: number;
+  /**
+   * The progress watchdog: a member that was assigned, has messages waiting in its partitions
+   * and got no batch for this long (longer of this and the rebalance timeout while it rejoins)
+   * is restarted.
+   */
+  progressTimeoutMs: number;
 }
 
 export interface KafkaConsumerDeps {
@@ -53,6 +59,55 @@ function toBusMessage(
     headers: headersToStrings(m.headers),
     timestamp: Number(m.timestamp),
   };
+}
+
+/** Why the watchdog restarted a kafkajs consumer (the rejoin loop's `reason`). */
+export class ConsumerStalledError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConsumerStalledError';
+  }
+}
+
+/** A partition of this member with messages it has not handled. */
+export interface PartitionBehind {
+  topic: string;
+  partition: number;
+  messages: number;
+}
+
+/**
+ * Which assigned partitions have messages past the group's committed offset. A partition with
+ * no committed offset starts at the low watermark (fromBeginning) or at the end it had when
+ * first looked at (`baseline`, kept across calls), so a group reading only new messages is not
+ * behind for what came before it.
+ */
+export function partitionsBehind(
+  assignment: Record<string, number[]>,
+  ends: Record<string, { partition: number; high: string; low: string }[]>,
+  committed: Record<string, { partition: number; offset: string }[]>,
+  fromBeginning: boolean,
+  baseline: Map<string, bigint>,
+): PartitionBehind[] {
+  const out: PartitionBehind[] = [];
+  for (const [topic, partitions] of Object.entries(assignment)) {
+    for (const partition of partitions) {
+      const end = ends[topic]?.find((e) => e.partition === partition);
+      if (!end) continue;
+      const high = BigInt(end.high);
+      const done = committed[topic]?.find((c) => c.partition === partition)?.offset ?? '-1';
+      let position: bigint;
+      if (BigInt(done) >= 0n) position = BigInt(done);
+      else if (fromBeginning) position = BigInt(end.low);
+      else {
+        const key = `${topic}\u0000${partition}`;
+        if (!baseline.has(key)) baseline.set(key, high);
+        position = baseline.get(key)!;
+      }
+      if (high > position) out.push({ topic, partition, messages: Number(high - position) });
+    }
+  }
+  return out;
 }
 
 const reasonOf = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
@@ -92,6 +147,21 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     loop: Promise<void>;
     current?: KafkaConsumer;
   }
+  /** What the watchdog knows of one kafkajs consumer. */
+  interface Progress {
+    /** Its partitions (topic to partitions) from its last join; unset until it joined. */
+    assignment?: Record<string, number[]>;
+    /** Batches in hand: a handler that is slow or retrying is not a stalled fetch. */
+    busy: number;
+    /** When a batch last started or ended, or the consumer first joined. */
+    lastProgressAt: number;
+    /** Ends between two looks of the same run (see partitionsBehind). */
+    baseline: Map<string, bigint>;
+    /** Set once the kafkajs consumer crashed, stalled or is stopping: a late look must not touch the state. */
+    ended: boolean;
+  }
+  // One admin client per consumer, connected at the first look and closed by stop().
+  let admin: { client: Admin; connected: Promise<void> } | undefined;
   let active: Run | undefined;
   let stopped: Promise<void> | undefined;
   /** Settles when the join in flight ends (joined or crashed); stop() waits for it, bounded. */
@@ -103,58 +173,144 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     });
   };
 
-  const eachBatch =
-    (
-      abort: AbortController,
-    ): Parameters<KafkaConsumer['run']>[0] extends infer R
-      ? R extends { eachBatch?: infer B }
-        ? NonNullable<B>
-        : never
-      : never =>
-    async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-      const all = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
-      for (const messages of chunks(all, maxBatchSize)) {
-        if (!isRunning() || isStale() || abort.signal.aborted) return;
-        // A long handler must not cost the group membership: heartbeat while it runs.
-        const beat = setInterval(() => void heartbeat().catch(() => {}), timeouts.heartbeatIntervalMs);
-        let outcome: 'done' | 'stopped';
-        try {
-          outcome = await processBatch({
-            options: batchOptions,
-            topic: batch.topic,
-            partition: batch.partition,
-            messages,
-            signal: abort.signal,
-            sendDeadLetters: (letters) => deps.sendDeadLetters(options.deadLetterTopic, letters),
-            keepAlive: heartbeat,
-          });
-        } finally {
-          clearInterval(beat);
-        }
-        if (outcome === 'stopped') return;
-        const last = messages[messages.length - 1]!.offset;
-        resolveOffset(last);
-        // Explicit offsets: this commit also happens while the consumer is stopping,
-        // which kafkajs's consumer.commitOffsets would silently skip.
-        await commitOffsetsIfNecessary({
-          topics: [
-            {
-              topic: batch.topic,
-              partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }],
-            },
-          ],
+  /** Hands one fetched batch to the handler in chunks, committing after each. */
+  const consumeBatch = async (
+    abort: AbortController,
+    { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload,
+  ): Promise<void> => {
+    const all = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
+    for (const messages of chunks(all, maxBatchSize)) {
+      if (!isRunning() || isStale() || abort.signal.aborted) return;
+      // A long handler must not cost the group membership: heartbeat while it runs.
+      const beat = setInterval(() => void heartbeat().catch(() => {}), timeouts.heartbeatIntervalMs);
+      let outcome: 'done' | 'stopped';
+      try {
+        outcome = await processBatch({
+          options: batchOptions,
+          topic: batch.topic,
+          partition: batch.partition,
+          messages,
+          signal: abort.signal,
+          sendDeadLetters: (letters) => deps.sendDeadLetters(options.deadLetterTopic, letters),
+          keepAlive: heartbeat,
         });
-        const behind = BigInt(batch.highWatermark) - (BigInt(last) + 1n);
-        notify(() =>
-          options.onLag?.({
+      } finally {
+        clearInterval(beat);
+      }
+      if (outcome === 'stopped') return;
+      const last = messages[messages.length - 1]!.offset;
+      resolveOffset(last);
+      // Explicit offsets: this commit also happens while the consumer is stopping,
+      // which kafkajs's consumer.commitOffsets would silently skip.
+      await commitOffsetsIfNecessary({
+        topics: [
+          {
             topic: batch.topic,
-            partition: batch.partition,
-            messages: Number(behind > 0n ? behind : 0n),
-          }),
-        );
-        await heartbeat().catch(() => {});
+            partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }],
+          },
+        ],
+      });
+      const behind = BigInt(batch.highWatermark) - (BigInt(last) + 1n);
+      notify(() =>
+        options.onLag?.({
+          topic: batch.topic,
+          partition: batch.partition,
+          messages: Number(behind > 0n ? behind : 0n),
+        }),
+      );
+      await heartbeat().catch(() => {});
+    }
+  };
+
+  const eachBatch =
+    (abort: AbortController, progress: Progress): EachBatchHandler =>
+    async (payload) => {
+      progress.busy++;
+      progress.lastProgressAt = Date.now();
+      try {
+        await consumeBatch(abort, payload);
+      } finally {
+        progress.busy--;
+        progress.lastProgressAt = Date.now();
       }
     };
+
+  const connectedAdmin = async (): Promise<Admin> => {
+    if (!admin) {
+      // Few retries: a look that finds no broker is simply repeated at the next tick.
+      const client = deps.kafka.admin({ retry: { retries: 1 } });
+      admin = { client, connected: client.connect() };
+    }
+    const { client, connected } = admin;
+    try {
+      await connected;
+    } catch (e) {
+      admin = undefined;
+      throw e;
+    }
+    return client;
+  };
+
+  /** Asks the brokers which of `assignment`'s partitions have messages past the group's committed offsets. */
+  const lookBehind = async (progress: Progress): Promise<PartitionBehind[]> => {
+    const assignment = progress.assignment ?? {};
+    const topics = Object.keys(assignment).filter((t) => (assignment[t]?.length ?? 0) > 0);
+    if (topics.length === 0) return [];
+    const client = await connectedAdmin();
+    const [ends, committed] = await Promise.all([
+      Promise.all(topics.map(async (t) => [t, await client.fetchTopicOffsets(t)] as const)),
+      client.fetchOffsets({ groupId, topics }),
+    ]);
+    return partitionsBehind(
+      assignment,
+      Object.fromEntries(ends),
+      Object.fromEntries(committed.map((c) => [c.topic, c.partitions])),
+      options.fromBeginning ?? false,
+      progress.baseline,
+    );
+  };
+
+  /**
+   * The watchdog: kafkajs can stay a member of the group and stop fetching (after a partition
+   * leader moved, each of its per-broker fetchers rejoins the group at once, and the joins undo
+   * each other: see README "Group timeouts"). No batch for `progressTimeoutMs` while messages
+   * wait in its partitions means stalled: say so and let the rejoin loop start a fresh consumer.
+   */
+  const watch = async (progress: Progress, stall: (e: ConsumerStalledError) => void, signal: AbortSignal) => {
+    if (!progress.assignment || progress.busy > 0 || progress.ended || signal.aborted) return;
+    if (state.phase !== 'assigned' && state.phase !== 'joining') return;
+    // A rejoin legitimately waits for the other members to finish their batches.
+    const limit =
+      state.phase === 'joining'
+        ? Math.max(timeouts.progressTimeoutMs, timeouts.rebalanceTimeoutMs)
+        : timeouts.progressTimeoutMs;
+    if (Date.now() - progress.lastProgressAt < limit) return;
+    let behind: PartitionBehind[];
+    try {
+      behind = await lookBehind(progress);
+    } catch (e) {
+      // No answer (a broker outage): nothing to tell; the next look asks again.
+      deps.logger.debug?.(
+        { component: 'bus', groupId, reason: reasonOf(e) },
+        `consumer ${groupId}: progress check failed`,
+      );
+      return;
+    }
+    const quietMs = Date.now() - progress.lastProgressAt;
+    if (behind.length === 0 || progress.busy > 0 || quietMs < limit || progress.ended || signal.aborted)
+      return;
+    progress.ended = true;
+    const messages = behind.reduce((n, b) => n + b.messages, 0);
+    const reason =
+      `not progressing: ${messages} message(s) waiting in ${behind.length} partition(s), ` +
+      `no batch for ${Math.round(quietMs / 1000)} s`;
+    deps.logger.warn(
+      { component: 'bus', groupId, partitionsBehind: behind.length, messagesBehind: messages, quietMs },
+      `consumer ${groupId} ${reason}; restarting it`,
+    );
+    setState({ phase: 'stalled', reason, partitions: behind.length });
+    stall(new ConsumerStalledError(reason));
+  };
 
   /** One kafkajs consumer from connect to crash; resolves with the crash's error, or undefined when stopped. */
   const runOnce = async (run: Run, attempt: number, onAssigned: () => void): Promise<unknown> => {
@@ -168,7 +324,14 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     });
     run.current = c;
     newJoin();
+    const progress: Progress = { busy: 0, lastProgressAt: Date.now(), baseline: new Map(), ended: false };
+    let stalled = false;
+    let stall: (e: ConsumerStalledError) => void = () => {};
     const crashed = new Promise<unknown>((resolve) => {
+      stall = (e) => {
+        stalled = true;
+        resolve(e);
+      };
       c.on(c.events.CRASH, (e) => {
         settleJoin();
         resolve(e.payload.error);
@@ -177,15 +340,34 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     });
     c.on(c.events.GROUP_JOIN, (e) => {
       settleJoin();
+      // A stalled consumer still finishing its joins while it disconnects no longer speaks for this one.
+      if (progress.ended) return;
       const partitions = Object.values(e.payload.memberAssignment).reduce((n, p) => n + p.length, 0);
       setState({ phase: 'assigned', partitions });
+      // Only the first join starts the clock: a member caught in a storm of rejoins must still
+      // look stalled when none of them brings a batch.
+      if (!progress.assignment) progress.lastProgressAt = Date.now();
+      progress.assignment = e.payload.memberAssignment;
       onAssigned();
     });
     c.on(c.events.REBALANCING, () => {
+      if (progress.ended) return;
       newJoin();
       setState({ phase: 'joining' });
     });
     setState({ phase: 'joining', ...(attempt > 0 ? { attempt } : {}) });
+    let looking = false;
+    const watchdog = setInterval(
+      () => {
+        if (looking) return;
+        looking = true;
+        void watch(progress, stall, run.abort.signal).finally(() => {
+          looking = false;
+        });
+      },
+      Math.max(200, Math.min(5000, Math.round(timeouts.progressTimeoutMs / 3))),
+    );
+    watchdog.unref();
     try {
       await c.connect();
       await c.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? false });
@@ -195,15 +377,21 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: concurrency,
-        eachBatch: eachBatch(run.abort),
+        eachBatch: eachBatch(run.abort, progress),
       });
       return await crashed;
     } catch (e) {
       settleJoin();
       return run.abort.signal.aborted ? undefined : e;
     } finally {
+      progress.ended = true;
+      clearInterval(watchdog);
       // disconnect() waits for the batch in hand (committed when its handler resolves), then sends LeaveGroup.
-      await c.disconnect().catch(() => {});
+      const left = c.disconnect().catch(() => {});
+      // A stalled kafkajs consumer may be deep in its own join retries, which disconnect() waits
+      // out: give it a session timeout, then start the fresh one (the old member leaves when done).
+      if (stalled) await Promise.race([left, pause(timeouts.sessionTimeoutMs, new AbortController().signal)]);
+      else await left;
     }
   };
 
@@ -267,6 +455,9 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
         run.abort.abort();
         await run.current?.disconnect().catch(() => {});
         await run.loop;
+        const closing = admin;
+        admin = undefined;
+        if (closing) await closing.connected.then(() => closing.client.disconnect()).catch(() => {});
         setState({ phase: 'stopped' });
         deps.track(consumer, false);
       })();

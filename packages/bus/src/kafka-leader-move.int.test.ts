@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { type MockKafka, startMockKafka } from '@sitemail/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import { type KafkaBusOptions, kafkaBus } from './kafka.ts';
-import type { Bus } from './types.ts';
+import type { Bus, ConsumerState } from './types.ts';
 
 const until = async (what: string, check: () => boolean, limitMs: number) => {
   const deadline = Date.now() + limitMs;
@@ -31,6 +31,9 @@ describe('kafka consumer on a 3-broker cluster: leaders moving, a broker down', 
       rebalanceTimeoutMs: 3000,
       heartbeatIntervalMs: 500,
       maxWaitTimeMs: 300,
+      // The mock holds a rejoin for the 3 s rebalance timeout: a watchdog below that would
+      // restart members in the middle of a join.
+      progressTimeoutMs: 6000,
       ...extra,
     });
     buses.push(bus);
@@ -42,6 +45,7 @@ describe('kafka consumer on a 3-broker cluster: leaders moving, a broker down', 
       topics: [
         { name: 'moving', partitions: 12 },
         { name: 'outage', partitions: 12 },
+        { name: 'idle', partitions: 3 },
       ],
     });
   });
@@ -169,5 +173,41 @@ describe('kafka consumer on a 3-broker cluster: leaders moving, a broker down', 
     assert.equal(handled.size, 630);
     await publisher.close();
     await Promise.all(members.map((m) => m.stop()));
+  });
+
+  test('an idle member that has handled everything is never taken for stalled', async () => {
+    const states: ConsumerState[] = [];
+    let count = 0;
+    const consumer = openBus({ progressTimeoutMs: 1500 }).consumer<string>({
+      groupId: 'idle-group',
+      topics: ['idle'],
+      deadLetterTopic: 'idle.dlq',
+      fromBeginning: true,
+      decode: (m) => String(m.value),
+      handleBatch: async (batch) => {
+        count += batch.length;
+      },
+      onStateChange: (st) => states.push(st),
+    });
+    const publisher = await openBus().publisher();
+    await publisher.publish('idle', messages(0, 9));
+    await consumer.start();
+    await until('the first 9 handled', () => count >= 9, 10_000);
+    // Longer than the progress timeout, caught up.
+    await new Promise((r) => setTimeout(r, 3500));
+    await publisher.publish('idle', messages(9, 3));
+    await until('the 3 new ones handled', () => count >= 12, 10_000).catch((e: Error) => {
+      throw new Error(
+        `${e.message}: ${count} handled; states: ${states.map((st) => `${st.phase} ${st.reason ?? ''}`).join(', ')}\n${lines.slice(-10).join('\n')}`,
+      );
+    });
+    await new Promise((r) => setTimeout(r, 2500));
+    await publisher.close();
+    await consumer.stop();
+    assert.equal(count, 12);
+    assert.deepEqual(
+      states.map((st) => st.phase),
+      ['joining', 'assigned', 'stopped'],
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { Kafka, type Producer as KafkaProducer, type logCreator, logLevel, Partitioners } from 'kafkajs';
 import { kafkaConsumer } from './kafka-consumer.ts';
+import { shareGroupJoins } from './kafkajs-join.ts';
 import { type BusLogger, stderrLogger } from './log.ts';
 import { assertOutgoing, deadLetterHeaders } from './messages.ts';
 import type { DeadLetter } from './process-batch.ts';
@@ -19,6 +20,10 @@ export const DEFAULT_GROUP_TIMEOUTS = {
   // put up to 1 s on every message's way (measured: 445-906 ms publish to handled; 44-90 ms at
   // 100). 50 ms costs an idle consumer ~20 fetches a second.
   maxWaitTimeMs: 50,
+  // The progress watchdog (README "Group timeouts"): longer than a session timeout, so a
+  // takeover after a dead member is not taken for a stall; short enough that a stalled member
+  // costs seconds, not an operator's restart.
+  progressTimeoutMs: 15_000,
 } as const;
 
 export type BusLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
@@ -41,6 +46,12 @@ export interface KafkaBusOptions {
    * flight, so this bounds how long a stop takes on an idle topic.
    */
   maxWaitTimeMs?: number;
+  /**
+   * The progress watchdog (default 15 000 ms): a consumer that is assigned, has messages waiting
+   * in its partitions and got no batch for this long (during a rejoin: at least the rebalance
+   * timeout) is reported `stalled` and restarted.
+   */
+  progressTimeoutMs?: number;
   /** kafkajs request retries (default 8, doubling from 300 ms up to 30 s). */
   retries?: number;
 }
@@ -81,6 +92,8 @@ export const quietLogCreator =
 export function kafkaBus(opts: KafkaBusOptions): Bus {
   if (!Array.isArray(opts.brokers) || opts.brokers.length === 0)
     throw new TypeError('brokers: expected at least one');
+  // Before any consumer exists: see kafkajs-join.ts (several fetchers rejoining at once).
+  shareGroupJoins();
   const kafka = new Kafka({
     brokers: opts.brokers,
     clientId: opts.clientId,
@@ -168,6 +181,7 @@ export function kafkaBus(opts: KafkaBusOptions): Bus {
             rebalanceTimeoutMs: opts.rebalanceTimeoutMs ?? DEFAULT_GROUP_TIMEOUTS.rebalanceTimeoutMs,
             heartbeatIntervalMs: opts.heartbeatIntervalMs ?? DEFAULT_GROUP_TIMEOUTS.heartbeatIntervalMs,
             maxWaitTimeMs: opts.maxWaitTimeMs ?? DEFAULT_GROUP_TIMEOUTS.maxWaitTimeMs,
+            progressTimeoutMs: opts.progressTimeoutMs ?? DEFAULT_GROUP_TIMEOUTS.progressTimeoutMs,
           },
           logger: busLogger,
           sendDeadLetters,

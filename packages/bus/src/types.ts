@@ -90,19 +90,24 @@ export interface ConsumerOptions<T> {
  * Where a consumer is in its group: `joining` until the group coordinator assigned it partitions
  * (a member killed without leaving holds its partitions until its session times out, so this
  * can take that long), `assigned` while it consumes, `retrying` after a failed join or a
- * consumer crash (it starts again after `retryInMs`), `stopped` before start and after stop.
+ * consumer crash (it starts again after `retryInMs`), `stalled` when the progress watchdog found
+ * it assigned, with messages waiting, and no batch for the progress timeout (Kafka: it is being
+ * restarted, `reason` says what was seen; `retrying` follows), `stopped` before start and after stop.
  */
 export interface ConsumerState {
-  phase: 'stopped' | 'joining' | 'assigned' | 'retrying';
+  phase: 'stopped' | 'joining' | 'assigned' | 'retrying' | 'stalled';
   groupId: string;
   /** When this phase began (ms since epoch). */
   since: number;
   /** Failed attempts in a row (retrying), reset by each successful join. */
   attempt?: number;
-  /** Why the last attempt failed (retrying): an error message, never a payload. */
+  /** Why the last attempt failed (retrying), or what the watchdog saw (stalled): never a payload. */
   reason?: string;
   retryInMs?: number;
-  /** Partitions this member was given (assigned); 0 when the group has more members than partitions. */
+  /**
+   * Partitions this member was given (assigned; 0 when the group has more members than
+   * partitions), or those found behind (stalled).
+   */
   partitions?: number;
 }
 
