@@ -40,7 +40,7 @@ export interface WorkerSettings {
   /** A safety cap on attempts (default 1000); deliveries are retried by time (`email.delivery.maxAgeHours`). */
   maxAttempts?: number;
   backoff?: Partial<BackoffOptions>;
-  /** A claim older than this is a crashed worker's (ms, default 120 000). */
+  /** The claim lease (ms, default 15 000): renewed by the worker, so only a dead one lets it run out. */
   claimTimeoutMs?: number;
   workerId?: string;
   /** When the queue pauses for a broken relay and how it probes (defaults: delivery/circuit-breaker.ts). */

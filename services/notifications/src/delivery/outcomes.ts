@@ -21,6 +21,8 @@ export class OutcomeRecorder {
     private readonly logger: OutcomeLogger,
     /** Called after each write (the worker may claim again). */
     private readonly onWritten: () => void,
+    /** Told the claims of each batch written: until then the worker keeps them alive. */
+    private readonly onBatchWritten: (claims: { id: string; attempt: number }[]) => void = () => {},
   ) {}
 
   record(outcome: AttemptOutcome): void {
@@ -53,6 +55,7 @@ export class OutcomeRecorder {
               'delivery worker: claims lost before the outcome was recorded (taken over after expiring)',
             );
           }
+          this.onBatchWritten(batch.map((o) => ({ id: o.delivery.id, attempt: o.delivery.attempt })));
           break;
         } catch (err) {
           // The database is away: keep the outcomes and try again; giving up would leave the claims

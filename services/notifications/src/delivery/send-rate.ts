@@ -1,7 +1,7 @@
 export interface SendRateOptions {
   /** The first pause after a throttling reply, in ms. */
   pauseBaseMs: number;
-  /** The longest pause; kept well under the claim timeout so claims held meanwhile stay valid. */
+  /** The longest pause (the claims held meanwhile stay valid: the worker's heartbeat renews them). */
   pauseMaxMs: number;
 }
 

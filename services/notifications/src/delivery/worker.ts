@@ -3,6 +3,7 @@ import type { LinkTokenKey } from '@sitemail/contracts';
 import type { Database, Unlisten } from '@sitemail/db';
 import type { SiteConfig } from '@sitemail/site-config';
 import type { Mailer } from '../smtp/types.ts';
+import { renewClaims } from '../store/claim-lease.ts';
 import {
   type AttemptOutcome,
   type ClaimedDelivery,
@@ -49,8 +50,14 @@ export interface DeliveryWorkerOptions {
    * queued by any process wake it (NOTIFY), and retries it scheduled by its own timer. Default 1000 ms.
    */
   pollIntervalMs?: number;
-  /** How long a claim holds; a claim older than this is taken to be a crashed worker's. Default 120 s. */
+  /**
+   * The claim lease: how long a claim holds without a heartbeat. The worker renews the claims it
+   * holds (waiting, in flight, outcome not yet written) every `claimHeartbeatMs`, so a claim that
+   * outlives its lease is a dead (SIGKILLed, frozen, cut off) worker's and is reclaimed. Default 15 s.
+   */
   claimTimeoutMs?: number;
+  /** How often the claims held are renewed. Default a third of `claimTimeoutMs` (5 s). */
+  claimHeartbeatMs?: number;
   /** A send taking longer than this counts as a connection failure (and is retried). Default 60 s. */
   sendTimeoutMs?: number;
   /**
@@ -92,6 +99,7 @@ export class DeliveryWorker {
   private readonly prefetch: number;
   private readonly pollIntervalMs: number;
   private readonly claimTimeoutMs: number;
+  private readonly claimHeartbeatMs: number;
   private readonly sendTimeoutMs: number;
   private readonly maxAttempts: number;
   private readonly backoff: BackoffOptions;
@@ -108,6 +116,15 @@ export class DeliveryWorker {
   private loop: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private buffered: ClaimedDelivery[] = [];
+  /**
+   * Every claim this worker holds until its outcome is written, with when its lease ends as last
+   * written (worker clock, ms): the heartbeat renews them, and one whose lease may have run out is
+   * not started (another worker may have reclaimed it).
+   */
+  private readonly held = new Map<string, { attempt: number; until: number }>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private renewing: Promise<void> | undefined;
+  private renewalFailing = false;
   private wakeUp: (() => void) | undefined;
   private woken = false;
   private readonly housekeeping: Housekeeping;
@@ -125,7 +142,12 @@ export class DeliveryWorker {
     this.inFlightLimit = this.concurrency * Math.max(1, o.sendAhead ?? 2);
     this.prefetch = Math.max(0, o.prefetch ?? Math.max(this.inFlightLimit, 20));
     this.pollIntervalMs = o.pollIntervalMs ?? 1000;
-    this.claimTimeoutMs = o.claimTimeoutMs ?? 120_000;
+    this.claimTimeoutMs = o.claimTimeoutMs ?? 15_000;
+    // At most half the lease: a claim is started only with more than one beat of lease left.
+    this.claimHeartbeatMs = Math.max(
+      1,
+      Math.min(o.claimHeartbeatMs ?? Math.min(5_000, this.claimTimeoutMs / 3), this.claimTimeoutMs / 2),
+    );
     this.sendTimeoutMs = o.sendTimeoutMs ?? 60_000;
     this.maxAttempts = o.maxAttempts ?? 1000;
     this.backoff = { ...defaultBackoff, ...o.backoff };
@@ -142,9 +164,8 @@ export class DeliveryWorker {
       wake: () => this.wake(),
       ...(o.breaker ? { breaker: o.breaker } : {}),
     });
-    // A pause must end well before the claims held meanwhile expire.
-    const pause = { ...defaultSendRate, ...o.throttlePause };
-    this.rate = new SendRate({ ...pause, pauseMaxMs: Math.min(pause.pauseMaxMs, this.claimTimeoutMs / 4) });
+    // The claims held during a pause stay valid: the heartbeat renews them.
+    this.rate = new SendRate({ ...defaultSendRate, ...o.throttlePause });
     this.housekeeping = new Housekeeping({
       db: o.db,
       siteConfig: o.siteConfig,
@@ -155,7 +176,16 @@ export class DeliveryWorker {
       pollIntervalMs: this.pollIntervalMs,
       ...(o.onPurged ? { onPurged: o.onPurged } : {}),
     });
-    this.outcomes = new OutcomeRecorder(o.db, this.workerId, this.logger, () => this.wake());
+    this.outcomes = new OutcomeRecorder(
+      o.db,
+      this.workerId,
+      this.logger,
+      () => this.wake(),
+      (claims) => {
+        // By attempt: the same delivery may already be claimed again for its next try.
+        for (const c of claims) if (this.held.get(c.id)?.attempt === c.attempt) this.held.delete(c.id);
+      },
+    );
     this.attemptContext = {
       mailer: o.mailer,
       siteConfig: o.siteConfig,
@@ -173,6 +203,8 @@ export class DeliveryWorker {
     if (this.running) return;
     this.running = true;
     this.unlisten = onQueued(this.o.db, () => this.wake());
+    this.heartbeatTimer = setInterval(() => void this.renewHeld(), this.claimHeartbeatMs);
+    this.heartbeatTimer.unref();
     this.loop = this.run();
   }
 
@@ -224,6 +256,52 @@ export class DeliveryWorker {
         this.logger.warn({ err: err.message }, 'delivery worker: could not hand back claims'),
       );
     }
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    await this.renewing;
+    this.held.clear();
+  }
+
+  /**
+   * The heartbeat: renews every claim held. A claim the database no longer has as ours (it
+   * expired, say while this process was frozen, and another worker reclaimed it) is dropped
+   * unsent; a send already under way for it finishes and its outcome is not written.
+   */
+  private renewHeld(): Promise<void> {
+    this.renewing ??= (async () => {
+      if (this.held.size === 0) return;
+      const claims = [...this.held].map(([id, h]) => ({ id, attempt: h.attempt }));
+      const until = this.clock().getTime() + this.claimTimeoutMs;
+      let still: Set<string>;
+      try {
+        still = await renewClaims(this.o.db, this.workerId, claims, new Date(until));
+      } catch (err) {
+        // Retried at the next beat; claims whose lease may run out meanwhile are not started.
+        if (!this.renewalFailing)
+          this.logger.warn({ err: (err as Error).message }, 'delivery worker: renewing claims failed');
+        this.renewalFailing = true;
+        return;
+      }
+      this.renewalFailing = false;
+      const lost: string[] = [];
+      for (const c of claims) {
+        const h = this.held.get(c.id);
+        if (!h || h.attempt !== c.attempt) continue;
+        if (still.has(c.id)) h.until = until;
+        else {
+          this.held.delete(c.id);
+          lost.push(c.id);
+        }
+      }
+      if (lost.length > 0) {
+        const gone = new Set(lost);
+        this.buffered = this.buffered.filter((b) => !gone.has(b.id));
+        this.logger.warn({ lost: lost.length }, 'delivery worker: claims expired and were taken over');
+      }
+    })().finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
   }
 
   /** While paused: the pause may end (config change, probe); expired claims are still reclaimed. */
@@ -242,6 +320,7 @@ export class DeliveryWorker {
   private async handBackUnstarted(): Promise<void> {
     const ids = this.buffered.map((c) => c.id);
     this.buffered = [];
+    for (const id of ids) this.held.delete(id);
     if (ids.length === 0) return;
     await handBackClaims(this.o.db, this.workerId, ids).catch((err: Error) =>
       this.logger.warn({ err: err.message }, 'delivery worker: could not hand back claims'),
@@ -287,8 +366,20 @@ export class DeliveryWorker {
         }, wait);
         return;
       }
+      const next = this.buffered.shift()!;
+      // Only with a lease left that outlasts the next beat: once renewals fail (the database is
+      // away) the claim may expire and be sent by another worker, so it is left to be reclaimed.
+      const until = this.held.get(next.id)?.until ?? 0;
+      if (until - now <= this.claimHeartbeatMs) {
+        this.held.delete(next.id);
+        this.logger.warn(
+          { delivery: next.id },
+          'delivery worker: claim not renewed in time; left to be reclaimed, not sent',
+        );
+        continue;
+      }
       this.rate.started(now);
-      this.startSend(this.buffered.shift()!);
+      this.startSend(next);
     }
   }
 
@@ -308,19 +399,22 @@ export class DeliveryWorker {
     }
     const held = this.buffered.length + this.inFlight.size;
     let want = this.inFlightLimit + this.prefetch - held;
-    // At a low rate, claims waiting their turn must not outlive their claim.
+    // At a low rate, claim at most ~30 s of sends ahead: the rest stays free for other instances.
     const rate = this.maxPerSecond();
-    if (rate) want = Math.min(want, Math.max(1, Math.floor((rate * this.claimTimeoutMs) / 4000)) - held);
+    if (rate) want = Math.min(want, Math.max(1, Math.floor(rate * 30)) - held);
     if (want <= 0 || (want < Math.max(1, Math.floor(this.prefetch / 2)) && held > 0)) {
       this.lastClaimWasFull = false;
       return;
     }
+    const now = this.clock();
     const claimed = await claimDueDeliveries(this.o.db, {
       worker: this.workerId,
       limit: want,
-      now: this.clock(),
+      now,
       claimMs: this.claimTimeoutMs,
     });
+    for (const c of claimed)
+      this.held.set(c.id, { attempt: c.attempt, until: now.getTime() + this.claimTimeoutMs });
     this.buffered.push(...claimed);
     this.lastClaimWasFull = claimed.length === want;
   }
