@@ -194,7 +194,10 @@ describe(`an undeliverable address reaches accounts through Kafka, and its lifti
     );
     assert.ok(next);
     const metrics = await (await fetch(`${notifications.url}/metrics`)).text();
-    assert.match(metrics, /notifications_address_events_published_total\{type="EmailAddressUndeliverable"\} 1/);
+    assert.match(
+      metrics,
+      /notifications_address_events_published_total\{type="EmailAddressUndeliverable"\} 1/,
+    );
     assert.match(metrics, /notifications_address_events_published_total\{type="EmailAddressDeliverable"\} 1/);
   });
 });
