@@ -1,6 +1,6 @@
 /**
  * `npm run bench:pipeline [-- --n 5000 | --quick] [--concurrency 16] [--steady-n N] [--no-npm-start]
- *   [--no-build] [--cpu-prof DIR] [--node-args "--flag …"] [--log-level info] [--json FILE] [--logs DIR]`
+ *   [--no-build] [--cpu-prof DIR] [--node-args="--flag …"] [--log-level info] [--json FILE] [--logs DIR]`
  *
  * The pipeline as a user sees it: a command committed in accounts → outbox relay → Kafka →
  * notifications → SMTP accepted, with both services as separate processes on their production
@@ -58,9 +58,10 @@ const options = {
   logLevel: values['log-level'] ?? 'info',
   npmStart: !values['no-npm-start'],
   ...(values.logs ? { logsDir: resolve(values.logs) } : {}),
-  ...(values['cpu-prof']
-    ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`] }
-    : {}),
+  nodeArgs: [
+    ...(values['node-args']?.split(/\s+/).filter(Boolean) ?? []),
+    ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`] : []),
+  ],
   log: (line: string) => console.log(`bench:pipeline: ${line}`),
 };
 
