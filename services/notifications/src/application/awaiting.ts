@@ -12,6 +12,7 @@ import {
   suppressAwaiting,
 } from '../store/awaiting.ts';
 import { loadRecipient } from '../store/recipients.ts';
+import { suppressedAmong } from '../store/suppressions.ts';
 import { unsubscribedKindsOf } from '../store/unsubscribes.ts';
 
 /** How long a delivery waits for its recipient before it is suppressed for good (24 h). */
@@ -42,14 +43,22 @@ async function redecide(
     const recipient = await recipientOf(row.user_id);
     const waitOver = new Date(row.next_attempt_at).getTime() <= now.getTime();
     const unsubscribed = recipient ? await unsubscribedKindsOf(tx, recipient.userId) : new Set<EmailKind>();
-    const d = redecideAwaiting(
-      row.pending_event,
-      row.decision_index,
-      recipient,
-      site,
-      waitOver,
-      unsubscribed,
-    );
+    let d = redecideAwaiting(row.pending_event, row.decision_index, recipient, site, waitOver, unsubscribed);
+    if (d.kind === 'send') {
+      // The address may have been listed while the email waited: decided again knowing it.
+      const undeliverable = await suppressedAmong(tx, [d.to]);
+      if (undeliverable.size > 0) {
+        d = redecideAwaiting(
+          row.pending_event,
+          row.decision_index,
+          recipient,
+          site,
+          waitOver,
+          unsubscribed,
+          undeliverable,
+        );
+      }
+    }
     const position = recipient?.position ?? null;
     switch (d.kind) {
       case 'send':

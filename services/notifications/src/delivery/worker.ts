@@ -7,8 +7,9 @@ import { renewClaims } from '../store/claim-lease.ts';
 import {
   type AttemptOutcome,
   type ClaimedDelivery,
-  claimDueDeliveries,
+  claimDue,
   handBackClaims,
+  type SuppressedAtClaim,
 } from '../store/queue.ts';
 import { onQueued } from '../store/queue-wake.ts';
 import { type AttemptContext, attemptDelivery } from './attempt.ts';
@@ -83,6 +84,13 @@ export interface DeliveryWorkerOptions {
 }
 
 const silent: WorkerLogger = { info() {}, warn() {}, error() {} };
+
+/** Queued before their address was listed or their user opted out: the delivery log has each. */
+function logSuppressedAtClaim(logger: WorkerLogger, suppressed: SuppressedAtClaim[]): void {
+  const byReason: Record<string, number> = {};
+  for (const s of suppressed) byReason[s.reason] = (byReason[s.reason] ?? 0) + 1;
+  logger.info({ suppressed: byReason }, 'delivery worker: queued deliveries suppressed at claim');
+}
 
 /**
  * Sends queued deliveries. Claims due rows in batches (FOR UPDATE SKIP LOCKED, so several
@@ -407,7 +415,7 @@ export class DeliveryWorker {
       return;
     }
     const now = this.clock();
-    const claimed = await claimDueDeliveries(this.o.db, {
+    const { claimed, suppressed } = await claimDue(this.o.db, {
       worker: this.workerId,
       limit: want,
       now,
@@ -416,7 +424,8 @@ export class DeliveryWorker {
     for (const c of claimed)
       this.held.set(c.id, { attempt: c.attempt, until: now.getTime() + this.claimTimeoutMs });
     this.buffered.push(...claimed);
-    this.lastClaimWasFull = claimed.length === want;
+    if (suppressed.length > 0) logSuppressedAtClaim(this.logger, suppressed);
+    this.lastClaimWasFull = claimed.length + suppressed.length === want;
   }
 
   /** Waits `ms`, or less if woken; a wake-up that came while the worker was busy ends the next wait at once. */

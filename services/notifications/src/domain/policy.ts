@@ -1,7 +1,7 @@
 import type { FleetEvent } from '@sitemail/contracts';
 import { builtinAuthEnabled, type SiteConfig } from '@sitemail/site-config';
 import { type Decision, send, suppress } from './decision.ts';
-import type { EmailKind, EmailMessage } from './emails.ts';
+import { type EmailKind, type EmailMessage, emailKinds } from './emails.ts';
 
 import { findAddress, primaryAddress, type Recipient } from './recipient.ts';
 import { isUnsubscribable } from './unsubscribe-token.ts';
@@ -89,6 +89,48 @@ export const triedDespiteSuppression: ReadonlySet<EmailKind> = new Set<EmailKind
   'set-password',
 ]);
 
+/** What the suppression list and the user's opt-outs stop: one email's standing suppression. */
+export type StandingSuppression = 'unsubscribed' | 'address-undeliverable';
+
+/**
+ * Whether the suppression list or the user's opt-outs stop an email of `kind`: `undeliverable`,
+ * its address is listed; `unsubscribed`, its recipient opted out of the kind. The one rule for
+ * both moments it is applied: when an event is decided (`decideNotifications`) and when a queued
+ * email is claimed for sending (`standingSuppressionRules`, joined by the claim's SQL), so an
+ * email queued before the address was listed or the user opted out is stopped by the same rule.
+ */
+export function standingSuppression(
+  kind: EmailKind,
+  o: { undeliverable: boolean; unsubscribed: boolean },
+): StandingSuppression | undefined {
+  // The user's own choice comes first: no need to say the address bounced as well. Only kinds
+  // `isUnsubscribable` allows: a stored row can never silence a security email.
+  if (o.unsubscribed && isUnsubscribable(kind)) return 'unsubscribed';
+  if (o.undeliverable && !triedDespiteSuppression.has(kind)) return 'address-undeliverable';
+  return undefined;
+}
+
+/**
+ * `standingSuppression` over every email kind and case, as rows (only the ones that suppress):
+ * the claim (store/queue.ts) looks each claimed delivery's case up in it instead of restating the
+ * rule in SQL.
+ */
+export function standingSuppressionRules(): {
+  kind: EmailKind;
+  undeliverable: boolean;
+  unsubscribed: boolean;
+  reason: StandingSuppression;
+}[] {
+  return emailKinds.flatMap((kind) =>
+    [false, true].flatMap((undeliverable) =>
+      [false, true].flatMap((unsubscribed) => {
+        const reason = standingSuppression(kind, { undeliverable, unsubscribed });
+        return reason ? [{ kind, undeliverable, unsubscribed, reason }] : [];
+      }),
+    ),
+  );
+}
+
 /** The suppression list as the policy sees it: is this address (any case) undeliverable? */
 export type UndeliverableAddresses = ReadonlySet<string>;
 
@@ -116,19 +158,11 @@ export function decideNotifications(
   if (recipient?.deleted) return decisions.map((d) => suppress(d.email, 'user-deleted', recipient.userId));
   return decisions.map((d) => {
     if (d.kind !== 'send') return d;
-    // The user's own choice comes first: no need to say the address bounced as well.
-    if (
-      recipient !== undefined &&
-      d.userId === recipient.userId &&
-      unsubscribed.has(d.email) &&
-      isUnsubscribable(d.email)
-    ) {
-      return suppress(d.email, 'unsubscribed', d.userId, d.to);
-    }
-    if (undeliverable.has(d.to.toLowerCase()) && !triedDespiteSuppression.has(d.email)) {
-      return suppress(d.email, 'address-undeliverable', d.userId, d.to);
-    }
-    return d;
+    const reason = standingSuppression(d.email, {
+      undeliverable: undeliverable.has(d.to.toLowerCase()),
+      unsubscribed: recipient !== undefined && d.userId === recipient.userId && unsubscribed.has(d.email),
+    });
+    return reason ? suppress(d.email, reason, d.userId, d.to) : d;
   });
 }
 

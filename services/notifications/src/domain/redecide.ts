@@ -1,7 +1,7 @@
 import type { FleetEvent } from '@sitemail/contracts';
 import type { SiteConfig } from '@sitemail/site-config';
 import { type Decision, isRecipientStateReason, suppress } from './decision.ts';
-import { decideNotifications, type UnsubscribedKinds } from './policy.ts';
+import { decideNotifications, type UndeliverableAddresses, type UnsubscribedKinds } from './policy.ts';
 import type { Recipient } from './recipient.ts';
 
 /**
@@ -10,8 +10,9 @@ import type { Recipient } from './recipient.ts';
  * (unknown, no primary, primary unverified) keeps it waiting, since the recipient's stream may
  * still be catching up (a user created and verified before the event was emitted); a config
  * reason is final at once, as for any event. Once the wait is over it ends with the reason the
- * policy gives then. Pure: the caller says whether the wait is over, and which kinds the
- * recipient unsubscribed from.
+ * policy gives then. Pure: the caller says whether the wait is over, which kinds the
+ * recipient unsubscribed from, and which addresses are on the suppression list (decided first
+ * without it, the caller looks the address a send would go to up, as `handleEvent` does).
  */
 export function redecideAwaiting(
   event: FleetEvent,
@@ -20,9 +21,10 @@ export function redecideAwaiting(
   site: SiteConfig,
   waitOver: boolean,
   unsubscribed: UnsubscribedKinds = new Set(),
+  undeliverable: UndeliverableAddresses = new Set(),
 ): Decision {
-  // the user may have unsubscribed while the email waited (an `unsubscribed` reason is final)
-  const decision = decideNotifications(event, recipient, site, new Set(), unsubscribed)[decisionIndex];
+  // the user may have unsubscribed, or the address been listed, while the email waited (both final)
+  const decision = decideNotifications(event, recipient, site, undeliverable, unsubscribed)[decisionIndex];
   if (!decision) {
     // Only reachable if the policy stopped deciding this email for the event; nothing to wait for.
     throw new Error(`redecideAwaiting: ${event.type} no longer decides email ${decisionIndex}`);

@@ -1,5 +1,6 @@
 import type { Queryable } from '@sitemail/db';
-import type { EmailMessage } from '../domain/emails.ts';
+import type { EmailKind, EmailMessage } from '../domain/emails.ts';
+import { type StandingSuppression, standingSuppressionRules } from '../domain/policy.ts';
 import { suppressionOutcomeCtes } from './suppressions.ts';
 
 /** A delivery this worker holds the claim on, with what it needs to send. */
@@ -33,37 +34,102 @@ interface ClaimRow {
   created_at: Date | string;
 }
 
+/** A due delivery the claim finished as suppressed instead (its address listed, or its kind opted out of). */
+export interface SuppressedAtClaim {
+  id: string;
+  emailKind: EmailKind;
+  reason: StandingSuppression;
+}
+
+/** `standingSuppression` as rows the claim joins: the rule stays in the policy's module. */
+const STANDING_RULES = JSON.stringify(standingSuppressionRules());
+
 /**
  * Claims up to `limit` due deliveries for `worker`. `FOR UPDATE SKIP LOCKED` makes instances
  * running this at the same moment take disjoint rows; the claim (status sending, claimed_until)
  * keeps them from taking the rows later, until it expires.
+ *
+ * The suppression list and the user's opt-outs are read again here, in the same statement: a
+ * delivery queued before its address was listed (or its user unsubscribed from its kind) is
+ * finished `suppressed` with the policy's rule (`standingSuppression`), never handed to the
+ * mailer, and counts towards `limit` (a full claim still means more may be due).
  */
+export async function claimDue(
+  db: Queryable,
+  o: { worker: string; limit: number; now: Date; claimMs: number },
+): Promise<{ claimed: ClaimedDelivery[]; suppressed: SuppressedAtClaim[] }> {
+  const { rows } = await db.query<
+    ClaimRow & { suppressed_for: StandingSuppression | null; email_kind: EmailKind }
+  >(
+    `WITH due AS (
+       SELECT id, email_kind, user_id, recipient_address FROM deliveries
+       WHERE status IN ('queued', 'deferred') AND next_attempt_at <= $2
+       ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED
+     ), standing AS (
+       SELECT due.id, due.email_kind,
+         EXISTS (SELECT 1 FROM address_suppressions s
+                 WHERE s.address = lower(due.recipient_address) AND s.lifted_at IS NULL) AS undeliverable,
+         EXISTS (SELECT 1 FROM unsubscribes u
+                 WHERE u.user_id = due.user_id AND u.email_kind = due.email_kind) AS unsubscribed
+       FROM due
+     ), judged AS (
+       SELECT standing.id, rule.reason FROM standing
+       LEFT JOIN jsonb_to_recordset($5::jsonb) AS rule(kind text, undeliverable boolean, unsubscribed boolean,
+         reason text)
+         ON rule.kind = standing.email_kind AND rule.undeliverable = standing.undeliverable
+           AND rule.unsubscribed = standing.unsubscribed
+     ), suppressed AS (
+       UPDATE deliveries d SET status = 'suppressed', suppression_reason = judged.reason, next_attempt_at = NULL,
+         claimed_by = NULL, claimed_until = NULL, updated_at = $2
+       FROM judged WHERE d.id = judged.id AND judged.reason IS NOT NULL
+       RETURNING d.id, d.email_kind, judged.reason
+     ), claimed AS (
+       UPDATE deliveries d SET status = 'sending', claimed_by = $1, claimed_until = $3,
+         attempt_count = d.attempt_count + 1, updated_at = $2
+       FROM judged WHERE d.id = judged.id AND judged.reason IS NULL
+       RETURNING d.id, d.recipient_address, d.message, d.message_id, d.attempt_count, d.throttled_count, d.event_id,
+         d.user_id, d.traceparent, d.created_at, d.email_kind
+     )
+     SELECT c.*, NULL AS suppressed_for FROM claimed c
+     UNION ALL
+     SELECT s.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.email_kind, s.reason FROM suppressed s`,
+    [
+      o.worker,
+      o.now.toISOString(),
+      new Date(o.now.getTime() + o.claimMs).toISOString(),
+      o.limit,
+      STANDING_RULES,
+    ],
+  );
+  const claimed: ClaimedDelivery[] = [];
+  const suppressed: SuppressedAtClaim[] = [];
+  for (const r of rows) {
+    if (r.suppressed_for) {
+      suppressed.push({ id: r.id, emailKind: r.email_kind, reason: r.suppressed_for });
+      continue;
+    }
+    claimed.push({
+      id: r.id,
+      to: r.recipient_address,
+      message: r.message,
+      messageId: r.message_id,
+      attempt: r.attempt_count,
+      attemptsUsed: r.attempt_count - r.throttled_count,
+      eventId: r.event_id,
+      userId: r.user_id,
+      traceparent: r.traceparent,
+      createdAt: new Date(r.created_at),
+    });
+  }
+  return { claimed, suppressed };
+}
+
+/** `claimDue`'s claims alone (those it suppressed are finished in the database either way). */
 export async function claimDueDeliveries(
   db: Queryable,
   o: { worker: string; limit: number; now: Date; claimMs: number },
 ): Promise<ClaimedDelivery[]> {
-  const { rows } = await db.query<ClaimRow>(
-    `UPDATE deliveries d SET status = 'sending', claimed_by = $1, claimed_until = $3, attempt_count = d.attempt_count + 1,
-       updated_at = $2
-     FROM (SELECT id FROM deliveries WHERE status IN ('queued', 'deferred') AND next_attempt_at <= $2
-           ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
-     WHERE d.id = due.id
-     RETURNING d.id, d.recipient_address, d.message, d.message_id, d.attempt_count, d.throttled_count, d.event_id,
-       d.user_id, d.traceparent, d.created_at`,
-    [o.worker, o.now.toISOString(), new Date(o.now.getTime() + o.claimMs).toISOString(), o.limit],
-  );
-  return rows.map((r) => ({
-    id: r.id,
-    to: r.recipient_address,
-    message: r.message,
-    messageId: r.message_id,
-    attempt: r.attempt_count,
-    attemptsUsed: r.attempt_count - r.throttled_count,
-    eventId: r.event_id,
-    userId: r.user_id,
-    traceparent: r.traceparent,
-    createdAt: new Date(r.created_at),
-  }));
+  return (await claimDue(db, o)).claimed;
 }
 
 /**
