@@ -151,10 +151,18 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
   interface Progress {
     /** Its partitions (topic to partitions) from its last join; unset until it joined. */
     assignment?: Record<string, number[]>;
-    /** Batches in hand: a handler that is slow or retrying is not a stalled fetch. */
+    /**
+     * Batches in hand. While one is, the watchdog's clock stops: kafkajs hands out the next
+     * batches only once those of a fetch are handled, so a slow or retrying handler holds back
+     * the other partitions too, and that is not a stalled fetch.
+     */
     busy: number;
-    /** When a batch last started or ended, or the consumer first joined. */
-    lastProgressAt: number;
+    /** Time spent with no batch in hand since the first join, up to `idleSince`. */
+    idleMs: number;
+    /** When the last batch ended (or the first join came), counted while `busy` is 0. */
+    idleSince: number;
+    /** Each partition's `idleMs` when its last batch ended; absent: none yet (0). */
+    partitionMark: Map<string, number>;
     /** Ends between two looks of the same run (see partitionsBehind). */
     baseline: Map<string, bigint>;
     /** Set once the kafkajs consumer crashed, stalled or is stopping: a late look must not touch the state. */
@@ -222,16 +230,25 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     }
   };
 
+  const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+  /** The watchdog's clock: time with no batch in hand since the first join. */
+  const idleNow = (p: Progress, now: number) =>
+    p.idleMs + (p.busy === 0 ? Math.max(0, now - p.idleSince) : 0);
+
   const eachBatch =
     (abort: AbortController, progress: Progress): EachBatchHandler =>
     async (payload) => {
+      if (progress.busy === 0) progress.idleMs = idleNow(progress, Date.now());
       progress.busy++;
-      progress.lastProgressAt = Date.now();
       try {
         await consumeBatch(abort, payload);
       } finally {
         progress.busy--;
-        progress.lastProgressAt = Date.now();
+        if (progress.busy === 0) progress.idleSince = Date.now();
+        progress.partitionMark.set(
+          partitionKey(payload.batch.topic, payload.batch.partition),
+          progress.idleMs,
+        );
       }
     };
 
@@ -271,20 +288,26 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
   };
 
   /**
-   * The watchdog: kafkajs can stay a member of the group and stop fetching (after a partition
-   * leader moved, each of its per-broker fetchers rejoins the group at once, and the joins undo
-   * each other: see README "Group timeouts"). No batch for `progressTimeoutMs` while messages
-   * wait in its partitions means stalled: say so and let the rejoin loop start a fresh consumer.
+   * The watchdog: kafkajs can stay a member of the group and stop fetching some or all of its
+   * partitions (after a partition leader moved, each of its per-broker fetchers rejoined the
+   * group at once and the joins undid each other: see README "Group timeouts"). A partition with
+   * messages waiting that got no batch for `progressTimeoutMs` (counting only time with no batch
+   * in hand) means stalled: say so and let the rejoin loop start a fresh consumer.
    */
   const watch = async (progress: Progress, stall: (e: ConsumerStalledError) => void, signal: AbortSignal) => {
-    if (!progress.assignment || progress.busy > 0 || progress.ended || signal.aborted) return;
+    const assignment = progress.assignment;
+    if (!assignment || progress.busy > 0 || progress.ended || signal.aborted) return;
     if (state.phase !== 'assigned' && state.phase !== 'joining') return;
     // A rejoin legitimately waits for the other members to finish their batches.
     const limit =
       state.phase === 'joining'
         ? Math.max(timeouts.progressTimeoutMs, timeouts.rebalanceTimeoutMs)
         : timeouts.progressTimeoutMs;
-    if (Date.now() - progress.lastProgressAt < limit) return;
+    const quietMs = (topic: string, partition: number, now: number) =>
+      idleNow(progress, now) - (progress.partitionMark.get(partitionKey(topic, partition)) ?? 0);
+    const now = Date.now();
+    const quiet = Object.entries(assignment).some(([t, ps]) => ps.some((p) => quietMs(t, p, now) >= limit));
+    if (!quiet) return;
     let behind: PartitionBehind[];
     try {
       behind = await lookBehind(progress);
@@ -296,19 +319,27 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
       );
       return;
     }
-    const quietMs = Date.now() - progress.lastProgressAt;
-    if (behind.length === 0 || progress.busy > 0 || quietMs < limit || progress.ended || signal.aborted)
-      return;
+    if (progress.busy > 0 || progress.ended || signal.aborted) return;
+    const later = Date.now();
+    const stuck = behind.filter((b) => quietMs(b.topic, b.partition, later) >= limit);
+    if (stuck.length === 0) return;
     progress.ended = true;
-    const messages = behind.reduce((n, b) => n + b.messages, 0);
+    const messages = stuck.reduce((n, b) => n + b.messages, 0);
+    const longest = Math.max(...stuck.map((b) => quietMs(b.topic, b.partition, later)));
     const reason =
-      `not progressing: ${messages} message(s) waiting in ${behind.length} partition(s), ` +
-      `no batch for ${Math.round(quietMs / 1000)} s`;
+      `not progressing: ${messages} message(s) waiting in ${stuck.length} partition(s), ` +
+      `no batch for ${Math.round(longest / 1000)} s`;
     deps.logger.warn(
-      { component: 'bus', groupId, partitionsBehind: behind.length, messagesBehind: messages, quietMs },
+      {
+        component: 'bus',
+        groupId,
+        partitionsBehind: stuck.length,
+        messagesBehind: messages,
+        quietMs: longest,
+      },
       `consumer ${groupId} ${reason}; restarting it`,
     );
-    setState({ phase: 'stalled', reason, partitions: behind.length });
+    setState({ phase: 'stalled', reason, partitions: stuck.length });
     stall(new ConsumerStalledError(reason));
   };
 
@@ -324,7 +355,14 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     });
     run.current = c;
     newJoin();
-    const progress: Progress = { busy: 0, lastProgressAt: Date.now(), baseline: new Map(), ended: false };
+    const progress: Progress = {
+      busy: 0,
+      idleMs: 0,
+      idleSince: Date.now(),
+      partitionMark: new Map(),
+      baseline: new Map(),
+      ended: false,
+    };
     let stalled = false;
     let stall: (e: ConsumerStalledError) => void = () => {};
     const crashed = new Promise<unknown>((resolve) => {
@@ -346,7 +384,14 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
       setState({ phase: 'assigned', partitions });
       // Only the first join starts the clock: a member caught in a storm of rejoins must still
       // look stalled when none of them brings a batch.
-      if (!progress.assignment) progress.lastProgressAt = Date.now();
+      const now = Date.now();
+      if (!progress.assignment) progress.idleSince = now;
+      // A partition taken up now (a takeover) starts its clock now, not at the first join.
+      const before = progress.assignment ?? {};
+      for (const [topic, ps] of Object.entries(e.payload.memberAssignment))
+        for (const p of ps)
+          if (!before[topic]?.includes(p))
+            progress.partitionMark.set(partitionKey(topic, p), idleNow(progress, now));
       progress.assignment = e.payload.memberAssignment;
       onAssigned();
     });

@@ -31,9 +31,9 @@ describe('kafka consumer on a 3-broker cluster: leaders moving, a broker down', 
       rebalanceTimeoutMs: 3000,
       heartbeatIntervalMs: 500,
       maxWaitTimeMs: 300,
-      // The mock holds a rejoin for the 3 s rebalance timeout: a watchdog below that would
-      // restart members in the middle of a join.
-      progressTimeoutMs: 6000,
+      // The mock holds each rejoin for the 3 s rebalance timeout and a leader move costs kafkajs
+      // two of them: a shorter watchdog would restart members in the middle of their recovery.
+      progressTimeoutMs: 10_000,
       ...extra,
     });
     buses.push(bus);
@@ -104,11 +104,30 @@ describe('kafka consumer on a 3-broker cluster: leaders moving, a broker down', 
     }
     moved = Date.now();
     await more;
-    await until('all 1200 handled after the move', () => handled.size >= 1200, 15_000).catch((e: Error) => {
-      throw new Error(
-        `${e.message}: ${handled.size} handled; states:\n${phases.join('\n')}\nbus/kafkajs said:\n${lines.slice(-20).join('\n')}`,
-      );
-    });
+    await until('all 1200 handled after the move', () => handled.size >= 1200, 15_000).catch(
+      async (e: Error) => {
+        // What a failure needs to be told apart: never handled, or never written, and where the group stands.
+        const missing = Array.from({ length: 1200 }, (_, i) => String(i)).filter((v) => !handled.has(v));
+        const diag = new Kafka({
+          brokers: mock.brokers,
+          clientId: 'diag',
+          logLevel: logLevel.NOTHING,
+        }).admin();
+        await diag.connect();
+        const ends = await diag.fetchTopicOffsets('moving');
+        const [committed] = await diag.fetchOffsets({ groupId: 'moving-group', topics: ['moving'] });
+        await diag.disconnect();
+        const where = ends
+          .map(
+            (x) =>
+              `${x.partition}: end ${x.high}, committed ${committed?.partitions.find((c) => c.partition === x.partition)?.offset}`,
+          )
+          .join('; ');
+        throw new Error(
+          `${e.message}: ${handled.size} handled, missing ${missing.slice(0, 20).join(' ')}; ${where}; states:\n${phases.join('\n')}\nbus/kafkajs said:\n${lines.slice(-20).join('\n')}`,
+        );
+      },
+    );
     console.log(`leaders moved: all handled ${Date.now() - moved} ms later`);
     assert.equal(handled.size, 1200);
     await publisher.close();
