@@ -208,6 +208,7 @@ export async function runEmailScenario(
       stalled ??= `not drained (longest silence at the sink ${Math.round(gap / 1000)} s)`;
       for (const i of stack.live('notifications')) failures.push(`${i.label} /readyz: ${await readiness(i)}`);
       failures.push(...(await partitionsBehind(stack)));
+      failures.push(...(await whereMissing(stack, tracker, keys)));
     }
     return judge(s.name, {
       keys,
@@ -258,6 +259,29 @@ async function partitionsBehind(stack: ChaosStack): Promise<string[]> {
   } finally {
     await admin.disconnect().catch(() => {});
   }
+}
+
+/** For the first few expected emails the sink never got: their delivery rows, or that there is none. */
+async function whereMissing(stack: ChaosStack, tracker: Tracker, keys: string[]): Promise<string[]> {
+  const missing = keys.filter((k) => !tracker.messageIdsByKey.has(k)).slice(0, 5);
+  const found: string[] = [];
+  for (const key of missing) {
+    const rows = await stack
+      .query<{ status: string; attempt_count: number; last_error: string | null; next: string | null }>(
+        `SELECT status, attempt_count, last_error, next_attempt_at::text AS next FROM notifications.deliveries
+         WHERE recipient_address = $1 OR message::text LIKE '%' || $1 || '%' LIMIT 3`,
+        [key],
+      )
+      .catch((e: Error) => e);
+    found.push(
+      rows instanceof Error
+        ? `${key}: deliveries not readable (${rows.message})`
+        : rows.length === 0
+          ? `${key}: no delivery`
+          : `${key}: ${rows.map((r) => `${r.status} after ${r.attempt_count} attempt(s), next ${r.next ?? '—'}${r.last_error ? ` (${r.last_error})` : ''}`).join('; ')}`,
+    );
+  }
+  return missing.length ? [`missing: ${found.join(' | ')}`] : [];
 }
 
 /** Events accounts appended (its outbox), for the events-in column. */
