@@ -163,6 +163,8 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     idleSince: number;
     /** Each partition's `idleMs` when its last batch ended; absent: none yet (0). */
     partitionMark: Map<string, number>;
+    /** `idleMs` at the last look the brokers did not answer: every partition's clock starts again there. */
+    floor: number;
     /** Ends between two looks of the same run (see partitionsBehind). */
     baseline: Map<string, bigint>;
     /** Set once the kafkajs consumer crashed, stalled or is stopping: a late look must not touch the state. */
@@ -304,7 +306,8 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
         ? Math.max(timeouts.progressTimeoutMs, timeouts.rebalanceTimeoutMs)
         : timeouts.progressTimeoutMs;
     const quietMs = (topic: string, partition: number, now: number) =>
-      idleNow(progress, now) - (progress.partitionMark.get(partitionKey(topic, partition)) ?? 0);
+      idleNow(progress, now) -
+      Math.max(progress.floor, progress.partitionMark.get(partitionKey(topic, partition)) ?? 0);
     const now = Date.now();
     const quiet = Object.entries(assignment).some(([t, ps]) => ps.some((p) => quietMs(t, p, now) >= limit));
     if (!quiet) return;
@@ -312,7 +315,9 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     try {
       behind = await lookBehind(progress);
     } catch (e) {
-      // No answer (a broker outage): nothing to tell; the next look asks again.
+      // No answer (a broker outage): no consumer can fetch then either. Once the brokers answer
+      // again, kafkajs gets a whole timeout to resume by itself before it is taken for stalled.
+      progress.floor = idleNow(progress, Date.now());
       deps.logger.debug?.(
         { component: 'bus', groupId, reason: reasonOf(e) },
         `consumer ${groupId}: progress check failed`,
@@ -360,6 +365,7 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
       idleMs: 0,
       idleSince: Date.now(),
       partitionMark: new Map(),
+      floor: 0,
       baseline: new Map(),
       ended: false,
     };
