@@ -269,7 +269,7 @@ async function whereMissing(stack: ChaosStack, tracker: Tracker, keys: string[])
     const rows = await stack
       .query<{ status: string; attempt_count: number; last_error: string | null; next: string | null }>(
         `SELECT status, attempt_count, last_error, next_attempt_at::text AS next FROM notifications.deliveries
-         WHERE recipient_address = $1 OR message::text LIKE '%' || $1 || '%' LIMIT 3`,
+         WHERE recipient_address = $1 OR message::text ~ ($1 || '([^0-9]|$)') LIMIT 3`,
         [key],
       )
       .catch((e: Error) => e);
