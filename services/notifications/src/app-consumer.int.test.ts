@@ -79,6 +79,10 @@ describe(`notifications start and the consumer group (${testDatabaseKind()})`, (
       describeConsumer({ ...base, phase: 'assigned', partitions: 2 }),
       'assigned 2 partition(s) of group notifications',
     );
+    assert.equal(
+      describeConsumer({ ...base, phase: 'stalled', reason: '3 partition(s) behind, no batch for 15 s' }),
+      'group notifications not progressing (3 partition(s) behind, no batch for 15 s), restarting the consumer',
+    );
     assert.equal(describeConsumer({ ...base, phase: 'stopped' }), 'the event consumer is stopped');
   });
 });

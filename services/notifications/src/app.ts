@@ -279,8 +279,14 @@ export function describeConsumer(state: ConsumerState, now = Date.now()): string
       return `joining group ${state.groupId} (${secs} s)`;
     case 'retrying':
       return `group ${state.groupId} join failed ${state.attempt ?? 1} time(s), retrying (${state.reason ?? 'unknown error'})`;
-    default:
+    case 'stalled':
+      return `group ${state.groupId} not progressing (${state.reason ?? 'no batch while behind'}), restarting the consumer`;
+    case 'stopped':
       return 'the event consumer is stopped';
+    default: {
+      const unknown: never = state.phase;
+      return `the event consumer is ${String(unknown)}`;
+    }
   }
 }
 
