@@ -2,6 +2,7 @@ import { type InProcessBusOptions, inProcessBus } from './in-process.ts';
 import { type KafkaBusOptions, kafkaBus } from './kafka.ts';
 import type { Bus } from './types.ts';
 
+export { describeConsumerState } from './consumer-state.ts';
 export * from './in-process.ts';
 export * from './kafka.ts';
 export type { BusLogger } from './log.ts';

@@ -1,4 +1,4 @@
-import type { Bus, Consumer, ConsumerState } from '@sitemail/bus';
+import { type Bus, type Consumer, describeConsumerState } from '@sitemail/bus';
 import type { Database } from '@sitemail/db';
 import type { ReadinessCheck } from '@sitemail/service-kit';
 import type { FastifyInstance } from 'fastify';
@@ -10,24 +10,6 @@ export interface AddressEventsHolder {
   consumer?: Consumer;
   /** The consumer had its partitions once: readiness no longer follows it (see the check). */
   assignedOnce?: boolean;
-}
-
-/** The consumer's state in words, e.g. "joining group accounts (12 s)". */
-export function describeAddressEventsConsumer(state: ConsumerState, now = Date.now()): string {
-  const secs = Math.max(0, Math.round((now - state.since) / 1000));
-  switch (state.phase) {
-    case 'assigned':
-      return `assigned ${state.partitions ?? 0} partition(s) of group ${state.groupId}`;
-    case 'joining':
-      return `joining group ${state.groupId} (${secs} s)`;
-    case 'retrying':
-      return `group ${state.groupId} join failed ${state.attempt ?? 1} time(s), retrying (${state.reason ?? 'unknown error'})`;
-    case 'stopped':
-      return `the address events consumer (group ${state.groupId}) is stopped`;
-    default:
-      // Not a never check: the bus may add phases (it names them itself).
-      return `group ${state.groupId}: ${state.phase}`;
-  }
 }
 
 /**
@@ -42,7 +24,7 @@ export const addressEventsCheck =
     if (holder.assignedOnce) return undefined;
     const state = holder.consumer?.state();
     if (!state) return 'the address events consumer is not started';
-    return state.phase === 'assigned' ? undefined : describeAddressEventsConsumer(state);
+    return state.phase === 'assigned' ? undefined : describeConsumerState(state);
   };
 
 /**
@@ -59,9 +41,8 @@ export const addressEventsConsumerPlugin = fp(
       db: opts.db,
       onStateChange: (state) => {
         if (state.phase === 'assigned') opts.holder.assignedOnce = true;
-        if (state.phase === 'retrying')
-          log.warn({ attempt: state.attempt }, describeAddressEventsConsumer(state));
-        else log.info({ phase: state.phase }, describeAddressEventsConsumer(state));
+        if (state.phase === 'retrying') log.warn({ attempt: state.attempt }, describeConsumerState(state));
+        else log.info({ phase: state.phase }, describeConsumerState(state));
       },
     });
     opts.holder.consumer = consumer;

@@ -8,7 +8,7 @@ import { type TestDatabase, type TestKafka, testDatabaseKind, testKafka } from '
 import Fastify, { type FastifyInstance } from 'fastify';
 import { testLinkKey } from '../test/events.ts';
 import { eventually, notificationsDb, siteFor } from '../test/harness.ts';
-import { describeConsumer, notificationsApp } from './app.ts';
+import { notificationsApp } from './app.ts';
 
 describe(`notifications start and the consumer group (${testDatabaseKind()})`, () => {
   let db: TestDatabase;
@@ -62,27 +62,5 @@ describe(`notifications start and the consumer group (${testDatabaseKind()})`, (
     assert.equal(app.notificationsConsumer?.state().partitions, 3);
     await app.close();
     assert.equal(app.notificationsConsumer?.state().phase, 'stopped');
-  });
-
-  it('describes each consumer phase for /readyz and the logs', () => {
-    const since = 1_000_000;
-    const base = { groupId: 'notifications', since };
-    assert.equal(
-      describeConsumer({ ...base, phase: 'joining' }, since + 12_400),
-      'joining group notifications (12 s)',
-    );
-    assert.equal(
-      describeConsumer({ ...base, phase: 'retrying', attempt: 3, reason: 'KafkaJSConnectionError: refused' }),
-      'group notifications join failed 3 time(s), retrying (KafkaJSConnectionError: refused)',
-    );
-    assert.equal(
-      describeConsumer({ ...base, phase: 'assigned', partitions: 2 }),
-      'assigned 2 partition(s) of group notifications',
-    );
-    assert.equal(
-      describeConsumer({ ...base, phase: 'stalled', reason: '3 partition(s) behind, no batch for 15 s' }),
-      'group notifications not progressing (3 partition(s) behind, no batch for 15 s), restarting the consumer',
-    );
-    assert.equal(describeConsumer({ ...base, phase: 'stopped' }), 'the event consumer is stopped');
   });
 });

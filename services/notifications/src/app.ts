@@ -1,4 +1,4 @@
-import type { Bus, Consumer, ConsumerState } from '@sitemail/bus';
+import { type Bus, type Consumer, type ConsumerState, describeConsumerState } from '@sitemail/bus';
 import type { LinkTokenKey } from '@sitemail/contracts';
 import { type Database, migrate } from '@sitemail/db';
 import {
@@ -167,7 +167,7 @@ const consumerPlugin = fp<{
       consumer.start().catch((err) => log.error({ reason: String(err) }, 'the event consumer did not start'));
       reminder = setInterval(() => {
         const state = consumer.state();
-        if (state.phase !== 'assigned' && state.phase !== 'stopped') log.warn(describeConsumer(state));
+        if (state.phase !== 'assigned' && state.phase !== 'stopped') log.warn(describeConsumerState(state));
       }, 10_000);
       reminder.unref();
     });
@@ -270,25 +270,6 @@ function resumingOnSuccess(mailer: Mailer, onSuccess: () => void): Mailer {
 }
 
 /** The consumer's state in words for /readyz and the logs, e.g. "joining group notifications (12 s)". */
-export function describeConsumer(state: ConsumerState, now = Date.now()): string {
-  const secs = Math.max(0, Math.round((now - state.since) / 1000));
-  switch (state.phase) {
-    case 'assigned':
-      return `assigned ${state.partitions ?? 0} partition(s) of group ${state.groupId}`;
-    case 'joining':
-      return `joining group ${state.groupId} (${secs} s)`;
-    case 'retrying':
-      return `group ${state.groupId} join failed ${state.attempt ?? 1} time(s), retrying (${state.reason ?? 'unknown error'})`;
-    case 'stalled':
-      return `group ${state.groupId} not progressing (${state.reason ?? 'no batch while behind'}), restarting the consumer`;
-    case 'stopped':
-      return 'the event consumer is stopped';
-    default: {
-      const unknown: never = state.phase;
-      return `the event consumer is ${String(unknown)}`;
-    }
-  }
-}
 
 function logConsumerState(log: FastifyBaseLogger, state: ConsumerState): void {
   const fields = {
@@ -297,8 +278,8 @@ function logConsumerState(log: FastifyBaseLogger, state: ConsumerState): void {
     partitions: state.partitions,
     attempt: state.attempt,
   };
-  if (state.phase === 'retrying') log.warn({ ...fields, reason: state.reason }, describeConsumer(state));
-  else log.info(fields, describeConsumer(state));
+  if (state.phase === 'retrying') log.warn({ ...fields, reason: state.reason }, describeConsumerState(state));
+  else log.info(fields, describeConsumerState(state));
 }
 
 /**
@@ -318,7 +299,11 @@ function readinessChecks(app: FastifyInstance, o: NotificationsAppOptions): Reco
       ? {
           consumer: async () => {
             const state = app.notificationsConsumer?.state();
-            return state?.phase === 'assigned' ? true : state ? describeConsumer(state) : 'no event consumer';
+            return state?.phase === 'assigned'
+              ? true
+              : state
+                ? describeConsumerState(state)
+                : 'no event consumer';
           },
         }
       : {}),
