@@ -25,6 +25,7 @@ import {
   type AddressEventRow,
   toAddressEventMessage,
 } from '../../services/notifications/src/fleet/address-events.ts';
+import { readOutbox } from '../../services/notifications/src/store/address-events-outbox.ts';
 import { recordBounces } from '../../services/notifications/src/store/bounces.ts';
 import { claimDueDeliveries, recordOutcomes } from '../../services/notifications/src/store/queue.ts';
 import { liftSuppression } from '../../services/notifications/src/store/suppressions.ts';
@@ -146,14 +147,8 @@ const setUp: Record<ProviderState, () => Promise<void>> = {
   },
 };
 
-/** The outbox as the relay reads it, oldest first. */
-const outbox = async () =>
-  (
-    await db.query<AddressEventRow>(
-      `SELECT seq::text AS seq, event_id, address, type, cause, delivery_id, reply, response_code, occurred_at
-       FROM address_events_outbox ORDER BY seq`,
-    )
-  ).rows;
+/** The outbox read by the relay's own statement, oldest first. */
+const outbox = (): Promise<AddressEventRow[]> => readOutbox(db, 10_000);
 
 const stateHandlers: MessageStateHandlers = Object.fromEntries(
   Object.entries(setUp).map(([state, run]) => [

@@ -5,6 +5,14 @@ import { type AddressEvent, topics } from '@sitemail/contracts';
 import type { Database } from '@sitemail/db';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import {
+  deleteOutboxRows,
+  outboxIsEmpty,
+  readOutbox,
+  releaseRelayLease,
+  renewRelayLease,
+  takeRelayLease,
+} from '../store/address-events-outbox.ts';
 import { type AddressEventRow, toAddressEventMessage } from './address-events.ts';
 
 /**
@@ -43,7 +51,6 @@ export interface AddressEventsRelay {
 }
 
 export const ADDRESS_EVENTS_RELAY_NAME = 'address-events';
-const COLUMNS = `seq::text AS seq, event_id, address, type, cause, delivery_id, reply, response_code, occurred_at`;
 
 export function createAddressEventsRelay(o: AddressEventsRelayOptions): AddressEventsRelay {
   const batchSize = o.batchSize ?? 100;
@@ -74,27 +81,17 @@ export function createAddressEventsRelay(o: AddressEventsRelayOptions): AddressE
     });
 
   async function claim(): Promise<boolean> {
-    await o.db.query('INSERT INTO address_events_relay (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [
-      ADDRESS_EVENTS_RELAY_NAME,
-    ]);
     const startedAt = Date.now();
-    const { rows } = await o.db.query(
-      `UPDATE address_events_relay SET owner = $2, lease_until = clock_timestamp() + $3 * interval '1 millisecond'
-       WHERE name = $1 AND (owner IS NULL OR owner = $2 OR lease_until < clock_timestamp()) RETURNING name`,
-      [ADDRESS_EVENTS_RELAY_NAME, owner, leaseMs],
-    );
-    leaseValidUntil = rows.length > 0 ? startedAt + leaseMs : 0;
-    return rows.length > 0;
+    const held = await takeRelayLease(o.db, ADDRESS_EVENTS_RELAY_NAME, owner, leaseMs);
+    leaseValidUntil = held ? startedAt + leaseMs : 0;
+    return held;
   }
 
   async function turn(): Promise<'idle' | 'busy' | 'standby'> {
     // Cleared before anything is read: a wake-up from here on means a commit after this read.
     woken = false;
     if (Date.now() > leaseValidUntil - (leaseMs * 2) / 3 && !(await claim())) return 'standby';
-    const { rows } = await o.db.query<AddressEventRow>(
-      `SELECT ${COLUMNS} FROM address_events_outbox ORDER BY seq LIMIT $1`,
-      [batchSize],
-    );
+    const rows = await readOutbox(o.db, batchSize);
     if (rows.length === 0) return 'idle';
     const built = rows.map((row) => ({ row, built: toAddressEventMessage(row) }));
     const publishable = built.flatMap((b) => (b.built.ok ? [b.built] : []));
@@ -105,17 +102,19 @@ export function createAddressEventsRelay(o: AddressEventsRelayOptions): AddressE
         publishable.map((p) => p.message),
       );
     }
-    await o.db.query('DELETE FROM address_events_outbox WHERE seq = ANY($1::bigint[])', [
+    await deleteOutboxRows(
+      o.db,
       rows.map((r) => r.seq),
-    ]);
-    const renewedAt = Date.now();
-    const renewed = await o.db.query(
-      `UPDATE address_events_relay SET published = published + $3,
-         lease_until = clock_timestamp() + $4 * interval '1 millisecond'
-       WHERE name = $1 AND owner = $2 RETURNING name`,
-      [ADDRESS_EVENTS_RELAY_NAME, owner, publishable.length, leaseMs],
     );
-    leaseValidUntil = renewed.rows.length > 0 ? renewedAt + leaseMs : 0;
+    const renewedAt = Date.now();
+    const renewed = await renewRelayLease(
+      o.db,
+      ADDRESS_EVENTS_RELAY_NAME,
+      owner,
+      publishable.length,
+      leaseMs,
+    );
+    leaseValidUntil = renewed ? renewedAt + leaseMs : 0;
     o.onPublished?.(publishable.map((p) => p.event));
     return 'busy';
   }
@@ -149,14 +148,9 @@ export function createAddressEventsRelay(o: AddressEventsRelayOptions): AddressE
     }
     if (leaseValidUntil > 0) {
       leaseValidUntil = 0;
-      await o.db
-        .query(
-          'UPDATE address_events_relay SET owner = NULL, lease_until = NULL WHERE name = $1 AND owner = $2',
-          [ADDRESS_EVENTS_RELAY_NAME, owner],
-        )
-        .catch(() => {
-          // The lease runs out by itself.
-        });
+      await releaseRelayLease(o.db, ADDRESS_EVENTS_RELAY_NAME, owner).catch(() => {
+        // The lease runs out by itself.
+      });
     }
   }
 
@@ -178,8 +172,7 @@ export function createAddressEventsRelay(o: AddressEventsRelayOptions): AddressE
     async waitUntilIdle(timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const { rows } = await o.db.query('SELECT 1 FROM address_events_outbox LIMIT 1');
-        if (rows.length === 0) return;
+        if (await outboxIsEmpty(o.db)) return;
         if (Date.now() > deadline) throw new Error(`address events still unpublished after ${timeoutMs} ms`);
         wake();
         await new Promise((r) => setTimeout(r, 20));
