@@ -5,7 +5,7 @@
  * shows why; every process is killed when the harness exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -79,6 +79,7 @@ export async function startInstance(
   let cpuAtFirstLog: number | undefined;
   // CHAOS_LOGS=<folder>: every instance's whole output to <folder>/<label>.log, to read after a row.
   const logFile = process.env.CHAOS_LOGS ? join(process.env.CHAOS_LOGS, `${label}.log`) : undefined;
+  if (process.env.CHAOS_LOGS) mkdirSync(process.env.CHAOS_LOGS, { recursive: true });
   const keep = (c: Buffer) => {
     if (logFile) appendFileSync(logFile, c);
     output += c.toString();

@@ -91,7 +91,12 @@ function newServer(): SMTPServer {
           }
           callback();
         };
-        const key = /cx-[a-z0-9]+/.exec(head)?.[0] ?? session.envelope.rcptTo.map((r) => r.address).join(',');
+        // The token is looked for in the Subject only: other headers carry random base64url
+        // (the List-Unsubscribe URL's token, before Subject in nodemailer's order) that holds
+        // "cx-…" by chance in ~1 of 6,600 tokens, which once keyed an email under a wrong name.
+        const subject = /^subject:[ \t]*([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)/im.exec(head)?.[1] ?? '';
+        const key =
+          /cx-[a-z0-9]+/.exec(subject)?.[0] ?? session.envelope.rcptTo.map((r) => r.address).join(',');
         if (refuses(messageId)) refused550.push(key);
         else accepted.push([messageId, Date.now(), key]);
         if (mode.dataDelayMs > 0) setTimeout(answer, mode.dataDelayMs);

@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PRODUCER_RETRY } from '@sitemail/bus';
 import { generateLinkTokenKey, topics } from '@sitemail/contracts';
 import { openDatabase } from '@sitemail/db';
 import { type MockKafka, startMockKafka } from '@sitemail/testkit';
@@ -81,7 +82,9 @@ export async function startStack(postgres: PrivatePostgres, sink: Sink, label: s
     clientId: 'chaos-load',
     logLevel: logLevel.NOTHING,
     retry: { retries: 3, initialRetryTime: 200 },
-  }).producer({ allowAutoTopicCreation: false });
+    // No retries inside kafkajs (PRODUCER_RETRY): load.ts's publish retries a chunk whole, so a
+    // leader move cannot drop part of it (packages/bus send-whole.ts).
+  }).producer({ allowAutoTopicCreation: false, retry: PRODUCER_RETRY });
   await producer.connect();
   const db = await openDatabase({ url: databaseUrl, maxConnections: 2 });
   const instances: ServiceInstance[] = [];

@@ -8,6 +8,7 @@ export * from './kafka.ts';
 export type { BusLogger } from './log.ts';
 export { DEAD_LETTER_HEADERS, deadLetterHeaders } from './messages.ts';
 export { backoffMs } from './process-batch.ts';
+export { PRODUCER_RETRY, type SendRetry, sendWhole } from './send-whole.ts';
 export * from './types.ts';
 
 /** `KAFKA_BROKERS` (comma-separated) as a list, or undefined when unset or blank. */

@@ -4,6 +4,7 @@ import { shareGroupJoins } from './kafkajs-join.ts';
 import { type BusLogger, stderrLogger } from './log.ts';
 import { assertOutgoing, deadLetterHeaders } from './messages.ts';
 import type { DeadLetter } from './process-batch.ts';
+import { PRODUCER_RETRY, type SendRetry, sendWhole } from './send-whole.ts';
 import type { Bus, Consumer, ConsumerOptions, Publisher } from './types.ts';
 
 /**
@@ -109,7 +110,10 @@ export function kafkaBus(opts: KafkaBusOptions): Bus {
       idempotent: false,
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
+      // Retried here, whole (send-whole.ts): kafkajs's own retry of a send can drop messages.
+      retry: PRODUCER_RETRY,
     });
+  const sendRetry: SendRetry = { retries: opts.retries ?? 8, initialMs: 300, maxMs: 30_000 };
 
   const producers = new Set<KafkaProducer>();
   const consumers = new Set<Consumer>();
@@ -134,15 +138,19 @@ export function kafkaBus(opts: KafkaBusOptions): Bus {
       deadLetterProducer = undefined;
       throw e;
     });
-    await producer.send({
-      topic: deadLetterTopic,
-      acks: -1,
-      messages: letters.map(({ message, error }) => ({
-        key: message.key,
-        value: message.value,
-        headers: deadLetterHeaders(message, error),
-      })),
-    });
+    await sendWhole(
+      producer,
+      {
+        topic: deadLetterTopic,
+        acks: -1,
+        messages: letters.map(({ message, error }) => ({
+          key: message.key,
+          value: message.value,
+          headers: deadLetterHeaders(message, error),
+        })),
+      },
+      sendRetry,
+    );
   };
 
   const bus: Bus = {
@@ -157,11 +165,15 @@ export function kafkaBus(opts: KafkaBusOptions): Bus {
           assertOutgoing(topic, messages);
           if (!open) throw new Error('publisher is closed');
           if (messages.length === 0) return;
-          await producer.send({
-            topic,
-            acks: -1,
-            messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-          });
+          await sendWhole(
+            producer,
+            {
+              topic,
+              acks: -1,
+              messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+            },
+            sendRetry,
+          );
         },
         async close() {
           if (!open) return;
