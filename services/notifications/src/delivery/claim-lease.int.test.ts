@@ -2,34 +2,14 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { SiteConfig } from '@sitemail/site-config';
 import { startSmtpServer, type TestDatabase, testDatabaseKind } from '@sitemail/testkit';
-import { codeMonitorTriggered, Stream, testLinkKey } from '../../test/events.ts';
+import { Cleanups, startDeliveryWorker } from '../../test/delivery-fixture.ts';
 import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
-import { handleEvent } from '../application/handle-event.ts';
-import { createMailer } from '../smtp/index.ts';
+import { queueProductEmails } from '../../test/queue.ts';
 import { claimDueDeliveries } from '../store/queue.ts';
-import { DeliveryWorker, type DeliveryWorkerOptions } from './worker.ts';
+import type { DeliveryWorkerOptions } from './worker.ts';
 
 /** A lease this short makes a dead worker's claims come back within a second or two (and a loaded machine still claims and starts a send well within it). */
 const LEASE_MS = 1_000;
-
-async function queueDeliveries(db: TestDatabase, site: SiteConfig, n: number): Promise<string[]> {
-  const user = new Stream();
-  const at = new Date();
-  await handleEvent(
-    db,
-    user.created({
-      email: `lease-${user.userId.slice(0, 8)}@example.com`,
-      verified: true,
-      provider: 'github',
-    }),
-    site,
-    at,
-  );
-  const ids: string[] = [];
-  for (let i = 1; i <= n; i++)
-    ids.push(...(await handleEvent(db, codeMonitorTriggered(user.userId, `m${i}`, i), site, at)).deliveryIds);
-  return ids;
-}
 
 async function attemptsOf(db: TestDatabase, id: string) {
   const { rows } = await db.query<{ outcome: string; worker: string }>(
@@ -40,34 +20,15 @@ async function attemptsOf(db: TestDatabase, id: string) {
 }
 
 describe(`claim lease and heartbeat (${testDatabaseKind()})`, () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  after(async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => {});
-  });
+  const cleanups = new Cleanups();
+  after(cleanups.run);
 
-  function worker(db: TestDatabase, site: SiteConfig, o: Partial<DeliveryWorkerOptions> = {}) {
-    const mailer = createMailer(() => site, {
-      poolSize: 2,
-      timeouts: { connectionMs: 2000, greetingMs: 2000, socketMs: 10_000 },
-    });
-    const w = new DeliveryWorker({
-      db,
-      mailer,
-      siteConfig: () => site,
-      linkTokenKeys: testLinkKey,
-      concurrency: 2,
-      pollIntervalMs: 50,
-      claimTimeoutMs: LEASE_MS,
+  const worker = (db: TestDatabase, site: SiteConfig, o: Partial<DeliveryWorkerOptions> = {}) =>
+    startDeliveryWorker(cleanups, db, site, {
+      mailer: { poolSize: 2, timeouts: { connectionMs: 2000, greetingMs: 2000, socketMs: 10_000 } },
       // No second try within the test: each attempt row is one send.
-      backoff: { baseMs: 60_000, maxMs: 60_000 },
-      ...o,
+      worker: { claimTimeoutMs: LEASE_MS, backoff: { baseMs: 60_000, maxMs: 60_000 }, ...o },
     });
-    cleanups.push(async () => {
-      await w.stop();
-      await mailer.close();
-    });
-    return w;
-  }
 
   it("sends a dead worker's claims once its lease has run out, each email once", async () => {
     const db = await notificationsDb('lease_dead');
@@ -75,7 +36,7 @@ describe(`claim lease and heartbeat (${testDatabaseKind()})`, () => {
     const smtp = await startSmtpServer();
     cleanups.push(() => smtp.close());
     const site = siteFor(smtp);
-    const ids = await queueDeliveries(db, site, 3);
+    const ids = await queueProductEmails(db, site, 3);
     // Claimed by a worker that is then SIGKILLed: nobody renews or finishes its claims.
     const claimedAt = Date.now();
     const claimed = await claimDueDeliveries(db, {
@@ -113,7 +74,7 @@ describe(`claim lease and heartbeat (${testDatabaseKind()})`, () => {
     const smtp = await startSmtpServer({ hang: 'data' });
     cleanups.push(() => smtp.close());
     const site = siteFor(smtp);
-    const [id] = await queueDeliveries(db, site, 1);
+    const [id] = await queueProductEmails(db, site, 1);
     const slow = worker(db, site, { workerId: 'slow', sendTimeoutMs: 4 * LEASE_MS });
     slow.start();
     await eventually(async () => {

@@ -8,12 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { apiKeySecretSha256 } from '@sitemail/contracts';
-import { startSmtpServer, type TestDatabase, type TestSmtpServer, testDatabaseKind } from '@sitemail/testkit';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { Stream, testLinkKey } from '../../test/events.ts';
-import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
-import { notificationsApp } from '../app.ts';
-import { handleEvent } from '../application/handle-event.ts';
+import { type TestSmtpServer, testDatabaseKind } from '@sitemail/testkit';
+import type { FastifyInstance } from 'fastify';
+import { type DeliveryApp, startDeliveryApp } from '../../test/delivery-fixture.ts';
+import { Stream } from '../../test/events.ts';
 
 const ADMIN_KEY = 'sitemail_suppress-admin-0123456789abcdefghijklmnopqrstuv';
 const USER_KEY = 'sitemail_suppress-user-0123456789abcdefghijklmnopqrstuvw';
@@ -22,52 +20,24 @@ const noMailbox = [
 ];
 
 describe(`the suppression list (${testDatabaseKind()})`, () => {
-  let db: TestDatabase;
+  let fx: DeliveryApp;
   let smtp: TestSmtpServer;
   let app: FastifyInstance;
-  const admin = new Stream();
   const alice = new Stream();
-  const handle = (e: Parameters<typeof handleEvent>[1]) => handleEvent(db, e, siteFor(smtp), new Date());
+  const handle: DeliveryApp['handle'] = (e) => fx.handle(e);
+  const settled = (id: string) => fx.settled(id);
   const call = (method: 'GET' | 'DELETE', url: string, key = ADMIN_KEY) =>
     app.inject({ method, url, headers: { authorization: `token ${key}` } });
-  /** The delivery once the worker is done with it (sent or failed), or at once when suppressed. */
-  const settled = (id: string) =>
-    eventually(async () => {
-      const { rows } = await db.query<{ status: string; suppression_reason: string | null }>(
-        'SELECT status, suppression_reason FROM deliveries WHERE id = $1',
-        [id],
-      );
-      const r = rows[0]!;
-      return ['sent', 'failed', 'suppressed'].includes(r.status) ? r : undefined;
-    });
 
   before(async () => {
-    db = await notificationsDb('suppressions');
-    smtp = await startSmtpServer();
-    app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
-    await app.register(notificationsApp, {
-      db,
-      siteConfig: () => siteFor(smtp),
-      linkTokenKeys: testLinkKey,
-      worker: { pollIntervalMs: 50, poolSize: 1, backoff: { baseMs: 50 } },
-    });
-    await app.ready();
-    await handle(
-      admin.created({ email: 'root@example.com', verified: true, siteAdmin: true, username: 'root' }),
-    );
-    await settled(
-      (await handle(admin.apiKeyCreated('admin', apiKeySecretSha256(ADMIN_KEY)))).deliveryIds[0]!,
-    );
+    fx = await startDeliveryApp('suppressions', { adminKey: ADMIN_KEY });
+    ({ smtp, app } = fx);
     await handle(alice.created({ email: 'Alice@Example.com', verified: true, username: 'alice' }));
     await handle(alice.next('EmailAdded', { email: 'second@example.com' }));
     await settled((await handle(alice.apiKeyCreated('alice', apiKeySecretSha256(USER_KEY)))).deliveryIds[0]!);
   });
 
-  after(async () => {
-    await app?.close();
-    await smtp?.close();
-    await db?.close();
-  });
+  after(() => fx?.close());
 
   it('550 5.1.1 lists the address; the next product email is suppressed without a connection; an admin lifts it and the next goes out', async () => {
     smtp.setScript(noMailbox);
@@ -101,7 +71,7 @@ describe(`the suppression list (${testDatabaseKind()})`, () => {
     const lifted = await call('DELETE', '/suppressions/alice@example.com');
     assert.equal(lifted.statusCode, 200);
     assert.equal(lifted.json().active, false);
-    assert.equal(lifted.json().liftedBy, `admin:${admin.userId}`);
+    assert.equal(lifted.json().liftedBy, `admin:${fx.admin.userId}`);
     assert.equal((await call('DELETE', '/suppressions/alice@example.com')).statusCode, 404);
     assert.deepEqual((await call('GET', '/suppressions')).json().suppressions, []);
     assert.equal((await call('GET', '/suppressions?includeLifted=true')).json().suppressions.length, 1);

@@ -2,45 +2,29 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { SiteConfig } from '@sitemail/site-config';
 import { startSmtpServer, type TestDatabase, testDatabaseKind } from '@sitemail/testkit';
-import { codeMonitorTriggered, Stream, testLinkKey } from '../../test/events.ts';
+import { Cleanups, startDeliveryWorker } from '../../test/delivery-fixture.ts';
+import { codeMonitorTriggered, Stream } from '../../test/events.ts';
 import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
 import { handleEvent } from '../application/handle-event.ts';
-import { createMailer } from '../smtp/index.ts';
 import { findDelivery } from '../store/deliveries.ts';
-import { DeliveryWorker } from './worker.ts';
 
 /**
  * Real sends of the worker with what users and admins control (issue 9): user text with line
  * breaks and bidi controls in names, and a saved SMTP host that is a cloud metadata address.
  */
 describe(`delivery worker: untrusted input (${testDatabaseKind()})`, () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanups = new Cleanups();
   let db: TestDatabase;
   before(async () => {
     db = await notificationsDb('untrusted');
     cleanups.push(() => db.close());
   });
-  after(async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => {});
-  });
+  after(cleanups.run);
 
   const run = (site: SiteConfig) => {
-    const mailer = createMailer(() => site, {
-      timeouts: { connectionMs: 2000, greetingMs: 2000, socketMs: 5000 },
-    });
-    const worker = new DeliveryWorker({
-      db,
-      mailer,
-      siteConfig: () => site,
-      linkTokenKeys: testLinkKey,
-      concurrency: 2,
-      pollIntervalMs: 50,
-      maxAttempts: 3,
-      backoff: { baseMs: 50, maxMs: 100 },
-    });
-    cleanups.push(async () => {
-      await worker.stop();
-      await mailer.close();
+    const worker = startDeliveryWorker(cleanups, db, site, {
+      mailer: { timeouts: { connectionMs: 2000, greetingMs: 2000, socketMs: 5000 } },
+      worker: { maxAttempts: 3, backoff: { baseMs: 50, maxMs: 100 } },
     });
     worker.start();
     return worker;

@@ -9,12 +9,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { apiKeySecretSha256 } from '@sitemail/contracts';
-import { startSmtpServer, type TestDatabase, type TestSmtpServer, testDatabaseKind } from '@sitemail/testkit';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { Stream, testLinkKey } from '../../test/events.ts';
-import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
-import { notificationsApp } from '../app.ts';
-import { handleEvent } from '../application/handle-event.ts';
+import { type TestDatabase, type TestSmtpServer, testDatabaseKind } from '@sitemail/testkit';
+import type { FastifyInstance } from 'fastify';
+import { type DeliveryApp, startDeliveryApp } from '../../test/delivery-fixture.ts';
+import { Stream } from '../../test/events.ts';
 import {
   gmailMailboxFull,
   notDsns,
@@ -28,13 +26,13 @@ const ADMIN_KEY = 'sitemail_bounces-admin-0123456789abcdefghijklmnopqrstuvw';
 const USER_KEY = 'sitemail_bounces-user-0123456789abcdefghijklmnopqrstuvwx';
 
 describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () => {
+  let fx: DeliveryApp;
   let db: TestDatabase;
   let smtp: TestSmtpServer;
   let app: FastifyInstance;
-  const admin = new Stream();
   const alice = new Stream();
   const bob = new Stream();
-  const handle = (e: Parameters<typeof handleEvent>[1]) => handleEvent(db, e, siteFor(smtp), new Date());
+  const handle: DeliveryApp['handle'] = (e) => fx.handle(e);
   const get = (url: string, key = ADMIN_KEY) =>
     app.inject({ method: 'GET', url, headers: { authorization: `token ${key}` } });
   const post = (body: string, o: { key?: string | null; type?: string } = {}) =>
@@ -49,11 +47,7 @@ describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () =
     });
   const status = async (id: string) =>
     (await db.query<{ status: string }>('SELECT status FROM deliveries WHERE id = $1', [id])).rows[0]!.status;
-  const settled = (id: string) =>
-    eventually(async () => {
-      const s = await status(id);
-      return ['sent', 'failed', 'suppressed'].includes(s) ? s : undefined;
-    });
+  const settled = async (id: string) => (await fx.settled(id)).status;
   /** An email accepted by the SMTP server: its delivery id and the Message-ID the server received. */
   async function accepted(stream: Stream, name: string): Promise<{ id: string; messageId: string }> {
     const id = (await handle(stream.apiKeyCreated(name))).deliveryIds[0]!;
@@ -65,33 +59,15 @@ describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () =
   }
 
   before(async () => {
-    db = await notificationsDb('bounces');
     // A relay offering DSN (RFC 3461): each delivery asks for bounces naming it.
-    smtp = await startSmtpServer({ dsn: true });
-    app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
-    await app.register(notificationsApp, {
-      db,
-      siteConfig: () => siteFor(smtp),
-      linkTokenKeys: testLinkKey,
-      worker: { pollIntervalMs: 50, poolSize: 1, backoff: { baseMs: 50 } },
-    });
-    await app.ready();
-    await handle(
-      admin.created({ email: 'root@example.com', verified: true, siteAdmin: true, username: 'root' }),
-    );
-    await settled(
-      (await handle(admin.apiKeyCreated('admin', apiKeySecretSha256(ADMIN_KEY)))).deliveryIds[0]!,
-    );
+    fx = await startDeliveryApp('bounces', { adminKey: ADMIN_KEY, smtp: { dsn: true } });
+    ({ db, smtp, app } = fx);
     await handle(alice.created({ email: 'Alice@Example.com', verified: true, username: 'alice' }));
     await settled((await handle(alice.apiKeyCreated('alice', apiKeySecretSha256(USER_KEY)))).deliveryIds[0]!);
     await handle(bob.created({ email: 'bob@example.com', verified: true, username: 'bob' }));
   });
 
-  after(async () => {
-    await app?.close();
-    await smtp?.close();
-    await db?.close();
-  });
+  after(() => fx?.close());
 
   it('a DSN for a message accepted earlier marks it bounced and suppresses the address; the next product email is suppressed without a connection; the same DSN again changes nothing', async () => {
     const sent = await accepted(alice, 'ci');
@@ -126,7 +102,7 @@ describe(`bounces after acceptance: POST /bounces (${testDatabaseKind()})`, () =
     assert.equal(logged.bounces[0].action, 'failed');
     assert.equal(logged.bounces[0].effect, 'bounced');
     assert.equal(logged.bounces[0].remoteMta, 'mx.example.org');
-    assert.equal(logged.bounces[0].receivedBy, `admin:${admin.userId}`);
+    assert.equal(logged.bounces[0].receivedBy, `admin:${fx.admin.userId}`);
     assert.match(
       logged.bounces[0].diagnosticCode,
       /^smtp; 550 5\.1\.1 <alice@example\.com>: Recipient address/,

@@ -7,14 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { apiKeySecretSha256 } from '@sitemail/contracts';
 import { redactUrl } from '@sitemail/service-kit';
-import { startSmtpServer, type TestDatabase, type TestSmtpServer, testDatabaseKind } from '@sitemail/testkit';
+import { type TestDatabase, type TestSmtpServer, testDatabaseKind } from '@sitemail/testkit';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { type DeliveryApp, startDeliveryApp } from '../../test/delivery-fixture.ts';
 import { codeMonitorTriggered, Stream, testLinkKey } from '../../test/events.ts';
-import { eventually, notificationsDb, siteFor } from '../../test/harness.ts';
-import { notificationsApp } from '../app.ts';
-import { handleEvent } from '../application/handle-event.ts';
 import { issueUnsubscribeToken, UNSUBSCRIBE_TOKEN_TTL_MS } from '../domain/unsubscribe-token.ts';
 import { unsubscribedKindsOf } from '../store/unsubscribes.ts';
 import { unsubscribeRoutes } from './unsubscribe.ts';
@@ -24,52 +21,26 @@ const ONE_CLICK = 'List-Unsubscribe=One-Click';
 const form = { 'content-type': 'application/x-www-form-urlencoded' };
 
 describe(`one-click unsubscribe (${testDatabaseKind()})`, () => {
+  let fx: DeliveryApp;
   let db: TestDatabase;
   let smtp: TestSmtpServer;
   let app: FastifyInstance;
-  const admin = new Stream();
   const alice = new Stream();
   let monitorNo = 0;
-  const handle = (e: Parameters<typeof handleEvent>[1]) => handleEvent(db, e, siteFor(smtp), new Date());
-  const settled = (id: string) =>
-    eventually(async () => {
-      const { rows } = await db.query<{ status: string; suppression_reason: string | null }>(
-        'SELECT status, suppression_reason FROM deliveries WHERE id = $1',
-        [id],
-      );
-      const r = rows[0]!;
-      return ['sent', 'failed', 'suppressed'].includes(r.status) ? r : undefined;
-    });
+  const handle: DeliveryApp['handle'] = (e) => fx.handle(e);
+  const settled = (id: string) => fx.settled(id);
   const monitorEmail = async (s: Stream) =>
     (await handle(codeMonitorTriggered(s.userId, `monitor ${++monitorNo}`))).deliveryIds[0]!;
   /** The path of a URL under the site's externalURL (the front routes it to notifications). */
   const pathOf = (url: string) => new URL(url).pathname;
 
   before(async () => {
-    db = await notificationsDb('unsubscribe');
-    smtp = await startSmtpServer();
-    app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
-    await app.register(notificationsApp, {
-      db,
-      siteConfig: () => siteFor(smtp),
-      linkTokenKeys: testLinkKey,
-      worker: { pollIntervalMs: 50, poolSize: 1, backoff: { baseMs: 50 } },
-    });
-    await app.ready();
-    await handle(
-      admin.created({ email: 'root@example.com', verified: true, siteAdmin: true, username: 'root' }),
-    );
-    await settled(
-      (await handle(admin.apiKeyCreated('admin', apiKeySecretSha256(ADMIN_KEY)))).deliveryIds[0]!,
-    );
+    fx = await startDeliveryApp('unsubscribe', { adminKey: ADMIN_KEY });
+    ({ db, smtp, app } = fx);
     await handle(alice.created({ email: 'alice@example.com', verified: true, username: 'alice' }));
   });
 
-  after(async () => {
-    await app?.close();
-    await smtp?.close();
-    await db?.close();
-  });
+  after(() => fx?.close());
 
   it('a code-monitoring email carries both RFC 8058 headers; the one-click POST answers 200; the next is suppressed `unsubscribed`; an API-key email still goes out', async () => {
     const first = await monitorEmail(alice);
