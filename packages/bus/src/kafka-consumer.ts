@@ -11,7 +11,21 @@ import {
   pause,
   processBatch,
 } from './process-batch.ts';
+import {
+  batchEnded,
+  batchStarted,
+  ConsumerStalledError,
+  joined,
+  newProgress,
+  type PartitionBehind,
+  type Progress,
+  partitionsBehind,
+  type WatchDeps,
+  watch,
+} from './progress-watchdog.ts';
 import type { BusMessage, Consumer, ConsumerOptions, ConsumerState } from './types.ts';
+
+export { ConsumerStalledError, type PartitionBehind, partitionsBehind } from './progress-watchdog.ts';
 
 /** The group timeouts a Kafka consumer runs with (see README "Group timeouts" for why these values). */
 export interface GroupTimeouts {
@@ -61,55 +75,6 @@ function toBusMessage(
   };
 }
 
-/** Why the watchdog restarted a kafkajs consumer (the rejoin loop's `reason`). */
-export class ConsumerStalledError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConsumerStalledError';
-  }
-}
-
-/** A partition of this member with messages it has not handled. */
-export interface PartitionBehind {
-  topic: string;
-  partition: number;
-  messages: number;
-}
-
-/**
- * Which assigned partitions have messages past the group's committed offset. A partition with
- * no committed offset starts at the low watermark (fromBeginning) or at the end it had when
- * first looked at (`baseline`, kept across calls), so a group reading only new messages is not
- * behind for what came before it.
- */
-export function partitionsBehind(
-  assignment: Record<string, number[]>,
-  ends: Record<string, { partition: number; high: string; low: string }[]>,
-  committed: Record<string, { partition: number; offset: string }[]>,
-  fromBeginning: boolean,
-  baseline: Map<string, bigint>,
-): PartitionBehind[] {
-  const out: PartitionBehind[] = [];
-  for (const [topic, partitions] of Object.entries(assignment)) {
-    for (const partition of partitions) {
-      const end = ends[topic]?.find((e) => e.partition === partition);
-      if (!end) continue;
-      const high = BigInt(end.high);
-      const done = committed[topic]?.find((c) => c.partition === partition)?.offset ?? '-1';
-      let position: bigint;
-      if (BigInt(done) >= 0n) position = BigInt(done);
-      else if (fromBeginning) position = BigInt(end.low);
-      else {
-        const key = `${topic}\u0000${partition}`;
-        if (!baseline.has(key)) baseline.set(key, high);
-        position = baseline.get(key)!;
-      }
-      if (high > position) out.push({ topic, partition, messages: Number(high - position) });
-    }
-  }
-  return out;
-}
-
 const reasonOf = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
 /**
@@ -146,29 +111,6 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     abort: AbortController;
     loop: Promise<void>;
     current?: KafkaConsumer;
-  }
-  /** What the watchdog knows of one kafkajs consumer. */
-  interface Progress {
-    /** Its partitions (topic to partitions) from its last join; unset until it joined. */
-    assignment?: Record<string, number[]>;
-    /**
-     * Batches in hand. While one is, the watchdog's clock stops: kafkajs hands out the next
-     * batches only once those of a fetch are handled, so a slow or retrying handler holds back
-     * the other partitions too, and that is not a stalled fetch.
-     */
-    busy: number;
-    /** Time spent with no batch in hand since the first join, up to `idleSince`. */
-    idleMs: number;
-    /** When the last batch ended (or the first join came), counted while `busy` is 0. */
-    idleSince: number;
-    /** Each partition's `idleMs` when its last batch ended; absent: none yet (0). */
-    partitionMark: Map<string, number>;
-    /** `idleMs` at the last look the brokers did not answer: every partition's clock starts again there. */
-    floor: number;
-    /** Ends between two looks of the same run (see partitionsBehind). */
-    baseline: Map<string, bigint>;
-    /** Set once the kafkajs consumer crashed, stalled or is stopping: a late look must not touch the state. */
-    ended: boolean;
   }
   // One admin client per consumer, connected at the first look and closed by stop().
   let admin: { client: Admin; connected: Promise<void> } | undefined;
@@ -232,25 +174,14 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     }
   };
 
-  const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-  /** The watchdog's clock: time with no batch in hand since the first join. */
-  const idleNow = (p: Progress, now: number) =>
-    p.idleMs + (p.busy === 0 ? Math.max(0, now - p.idleSince) : 0);
-
   const eachBatch =
     (abort: AbortController, progress: Progress): EachBatchHandler =>
     async (payload) => {
-      if (progress.busy === 0) progress.idleMs = idleNow(progress, Date.now());
-      progress.busy++;
+      batchStarted(progress, Date.now());
       try {
         await consumeBatch(abort, payload);
       } finally {
-        progress.busy--;
-        if (progress.busy === 0) progress.idleSince = Date.now();
-        progress.partitionMark.set(
-          partitionKey(payload.batch.topic, payload.batch.partition),
-          progress.idleMs,
-        );
+        batchEnded(progress, payload.batch.topic, payload.batch.partition, Date.now());
       }
     };
 
@@ -289,65 +220,6 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     );
   };
 
-  /**
-   * The watchdog: kafkajs can stay a member of the group and stop fetching some or all of its
-   * partitions (after a partition leader moved, each of its per-broker fetchers rejoined the
-   * group at once and the joins undid each other: see README "Group timeouts"). A partition with
-   * messages waiting that got no batch for `progressTimeoutMs` (counting only time with no batch
-   * in hand) means stalled: say so and let the rejoin loop start a fresh consumer.
-   */
-  const watch = async (progress: Progress, stall: (e: ConsumerStalledError) => void, signal: AbortSignal) => {
-    const assignment = progress.assignment;
-    if (!assignment || progress.busy > 0 || progress.ended || signal.aborted) return;
-    if (state.phase !== 'assigned' && state.phase !== 'joining') return;
-    // A rejoin legitimately waits for the other members to finish their batches.
-    const limit =
-      state.phase === 'joining'
-        ? Math.max(timeouts.progressTimeoutMs, timeouts.rebalanceTimeoutMs)
-        : timeouts.progressTimeoutMs;
-    const quietMs = (topic: string, partition: number, now: number) =>
-      idleNow(progress, now) -
-      Math.max(progress.floor, progress.partitionMark.get(partitionKey(topic, partition)) ?? 0);
-    const now = Date.now();
-    const quiet = Object.entries(assignment).some(([t, ps]) => ps.some((p) => quietMs(t, p, now) >= limit));
-    if (!quiet) return;
-    let behind: PartitionBehind[];
-    try {
-      behind = await lookBehind(progress);
-    } catch (e) {
-      // No answer (a broker outage): no consumer can fetch then either. Once the brokers answer
-      // again, kafkajs gets a whole timeout to resume by itself before it is taken for stalled.
-      progress.floor = idleNow(progress, Date.now());
-      deps.logger.debug?.(
-        { component: 'bus', groupId, reason: reasonOf(e) },
-        `consumer ${groupId}: progress check failed`,
-      );
-      return;
-    }
-    if (progress.busy > 0 || progress.ended || signal.aborted) return;
-    const later = Date.now();
-    const stuck = behind.filter((b) => quietMs(b.topic, b.partition, later) >= limit);
-    if (stuck.length === 0) return;
-    progress.ended = true;
-    const messages = stuck.reduce((n, b) => n + b.messages, 0);
-    const longest = Math.max(...stuck.map((b) => quietMs(b.topic, b.partition, later)));
-    const reason =
-      `not progressing: ${messages} message(s) waiting in ${stuck.length} partition(s), ` +
-      `no batch for ${Math.round(longest / 1000)} s`;
-    deps.logger.warn(
-      {
-        component: 'bus',
-        groupId,
-        partitionsBehind: stuck.length,
-        messagesBehind: messages,
-        quietMs: longest,
-      },
-      `consumer ${groupId} ${reason}; restarting it`,
-    );
-    setState({ phase: 'stalled', reason, partitions: stuck.length });
-    stall(new ConsumerStalledError(reason));
-  };
-
   /** One kafkajs consumer from connect to crash; resolves with the crash's error, or undefined when stopped. */
   const runOnce = async (run: Run, attempt: number, onAssigned: () => void): Promise<unknown> => {
     const c = deps.kafka.consumer({
@@ -360,15 +232,7 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
     });
     run.current = c;
     newJoin();
-    const progress: Progress = {
-      busy: 0,
-      idleMs: 0,
-      idleSince: Date.now(),
-      partitionMark: new Map(),
-      floor: 0,
-      baseline: new Map(),
-      ended: false,
-    };
+    const progress = newProgress(Date.now());
     let stalled = false;
     let stall: (e: ConsumerStalledError) => void = () => {};
     const crashed = new Promise<unknown>((resolve) => {
@@ -388,17 +252,7 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
       if (progress.ended) return;
       const partitions = Object.values(e.payload.memberAssignment).reduce((n, p) => n + p.length, 0);
       setState({ phase: 'assigned', partitions });
-      // Only the first join starts the clock: a member caught in a storm of rejoins must still
-      // look stalled when none of them brings a batch.
-      const now = Date.now();
-      if (!progress.assignment) progress.idleSince = now;
-      // A partition taken up now (a takeover) starts its clock now, not at the first join.
-      const before = progress.assignment ?? {};
-      for (const [topic, ps] of Object.entries(e.payload.memberAssignment))
-        for (const p of ps)
-          if (!before[topic]?.includes(p))
-            progress.partitionMark.set(partitionKey(topic, p), idleNow(progress, now));
-      progress.assignment = e.payload.memberAssignment;
+      joined(progress, e.payload.memberAssignment, Date.now());
       onAssigned();
     });
     c.on(c.events.REBALANCING, () => {
@@ -407,12 +261,23 @@ export function kafkaConsumer<T>(deps: KafkaConsumerDeps, options: ConsumerOptio
       setState({ phase: 'joining' });
     });
     setState({ phase: 'joining', ...(attempt > 0 ? { attempt } : {}) });
+    const watchDeps: WatchDeps = {
+      groupId,
+      timeouts,
+      logger: deps.logger,
+      phase: () => state.phase,
+      lookBehind,
+      stall: (reason, partitions) => {
+        setState({ phase: 'stalled', reason, partitions });
+        stall(new ConsumerStalledError(reason));
+      },
+    };
     let looking = false;
     const watchdog = setInterval(
       () => {
         if (looking) return;
         looking = true;
-        void watch(progress, stall, run.abort.signal).finally(() => {
+        void watch(watchDeps, progress, run.abort.signal).finally(() => {
           looking = false;
         });
       },
