@@ -39,6 +39,24 @@ function run(cmd: string, args: string[], user: { uid?: number; gid?: number }) 
   }
 }
 
+/** Data folders of the servers this process started and has not stopped (for an interrupted run). */
+const running = new Map<string, { data: string; user: { uid?: number; gid?: number } }>();
+let exitHooked = false;
+/** A run stopped by Ctrl-C or SIGTERM must not leave its servers running and their folders behind. */
+function stopAllOnSignal() {
+  if (exitHooked) return;
+  exitHooked = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const [dir, { data, user }] of running) {
+        spawnSync(join(BIN, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop'], { ...user, timeout: 20_000 });
+        rmSync(dir, { recursive: true, force: true });
+      }
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   if (!existsSync(join(BIN, 'initdb'))) throw new Error(`no initdb in ${BIN} (set PG_BIN)`);
   const user = asPostgresUser();
@@ -46,6 +64,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   if (user.uid !== undefined) chownSync(dir, user.uid, user.gid ?? 0);
   const data = join(dir, 'data');
   const port = await freePort();
+  running.set(dir, { data, user });
+  stopAllOnSignal();
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], user);
   const options = [
     `-p ${port}`,
@@ -79,6 +99,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       try {
         run('pg_ctl', ['-D', data, '-m', 'fast', 'stop'], user);
       } finally {
+        running.delete(dir);
         rmSync(dir, { recursive: true, force: true });
       }
     },
