@@ -43,7 +43,9 @@ describe(`delivery queue pause and resume against a real SMTP server (${testData
   }
 
   it('drains the queue within ~10 s of the SMTP server coming back after an outage (measured at the sink)', async (t) => {
-    const outageMs = 20_000;
+    // Longer than a probe period (a probe fails during it) and shorter than the first backoff
+    // (15-30 s): without the breaker the last of the 30 would come ~20 s after the server is back.
+    const outageMs = 10_000;
     const port = await freePort();
     const site = siteFor({ host: '127.0.0.1', port });
     // The product's defaults: backoff 30 s doubling to 1 h, probes every 5 s while unreachable.
@@ -100,7 +102,12 @@ describe(`delivery queue pause and resume against a real SMTP server (${testData
     const source = loadSiteConfig(file, { debounceMs: 20, pollIntervalMs: 200 });
     cleanups.push(() => source.close());
     const ids = await queueProductEmails(db, source.current(), 12);
-    const w = worker({ siteConfig: () => source.current(), pollIntervalMs: 50 });
+    // The first probe 1 s after the pause (default 5 s): the test waits for one.
+    const w = worker({
+      siteConfig: () => source.current(),
+      pollIntervalMs: 50,
+      breaker: { probeMinMs: 1_000 },
+    });
     w.start();
 
     const paused = await eventually(async () => {
