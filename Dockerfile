@@ -40,13 +40,17 @@ ENV NODE_ENV=production \
 USER node
 
 # `--conditions=production` makes every @sitemail/* import resolve to the package's dist/*.js
-# (the default condition points at src/*.ts, which is not in the image).
+# (the default condition points at src/*.ts, which is not in the image). `--max-semi-space-size=2`
+# caps V8's young generation at 2 MB per semi-space (default grows to 16 MB under load): ~22 MB
+# less resident memory idle and at peak per service, at no measured CPU cost per email
+# (test/bench/pipeline/README.md, run G notes). scripts/runtime-files.mjs `serviceEntry` is the
+# same command; test/production/runtime-image.e2e.test.ts checks both and that it takes effect.
 FROM runtime AS accounts
 ENV PORT=3001
 EXPOSE 3001
-CMD ["node", "--conditions=production", "services/accounts/dist/server.js"]
+CMD ["node", "--max-semi-space-size=2", "--conditions=production", "services/accounts/dist/server.js"]
 
 FROM runtime AS notifications
 ENV PORT=3002
 EXPOSE 3002
-CMD ["node", "--conditions=production", "services/notifications/dist/server.js"]
+CMD ["node", "--max-semi-space-size=2", "--conditions=production", "services/notifications/dist/server.js"]

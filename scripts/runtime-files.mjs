@@ -47,7 +47,12 @@ export const runtimeRootFiles = [
 export const runtimeInstall = ['npm', 'ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'];
 
 /** How each service starts in the image (and in the test of the image). */
-export const serviceEntry = (name) => ['node', '--conditions=production', `services/${name}/dist/server.js`];
+export const serviceEntry = (name) => [
+  'node',
+  '--max-semi-space-size=2',
+  '--conditions=production',
+  `services/${name}/dist/server.js`,
+];
 
 function filesUnder(dir) {
   const out = [];

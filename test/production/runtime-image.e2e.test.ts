@@ -363,6 +363,15 @@ describe('the production image (its runtime stage, assembled without Docker)', (
       t.diagnostic(
         `${name} (built, plain node): /healthz 200 after ${s.readyMs} ms, idle RSS ${rssKiB(s.child.pid as number)} KiB`,
       );
+      // The CMD's --max-semi-space-size=2 is in effect: V8's new space is at most its two 2 MiB
+      // semi-spaces (without the flag it has grown to 32 MiB by the end of a start).
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      const newSpace = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(metrics)?.[1];
+      assert.ok(newSpace, `${name}: /metrics reports the new space's size`);
+      assert.ok(
+        Number(newSpace) <= 4 * 1024 * 1024,
+        `${name}: new space ${newSpace} bytes, over two 2 MiB semi-spaces: --max-semi-space-size=2 not in effect`,
+      );
     }
 
     const person = {
