@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import type { TrustProxy } from './env.ts';
@@ -14,6 +15,31 @@ export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
   return typeof given === 'string' && safeRequestId.test(given) ? given : randomUUID();
 }
+
+type Serialize = (doc: unknown) => string;
+type SerializerFactory = (externalSchemas: unknown, options: unknown) => (route: unknown) => Serialize;
+
+/**
+ * Fastify's own response serializers (fast-json-stringify through its
+ * @fastify/fast-json-stringify-compiler, resolved from Fastify as Fastify resolves it, with the
+ * same shared schemas and options), each compiled on its route's first answer with that status
+ * instead of at start: every route declares its error answers too, most of them are never sent by
+ * a given instance, and the compiled code is start time and resident memory.
+ */
+const lazySerializers: SerializerFactory = (externalSchemas, options) => {
+  const fromFastify = createRequire(createRequire(import.meta.url).resolve('fastify'));
+  const { SerializerSelector } = fromFastify('@fastify/fast-json-stringify-compiler') as {
+    SerializerSelector: () => SerializerFactory;
+  };
+  const compile = SerializerSelector()(externalSchemas, options);
+  return (route) => {
+    let compiled: Serialize | undefined;
+    return (doc) => {
+      compiled ??= compile(route);
+      return compiled(doc);
+    };
+  };
+};
 
 export interface ServerOptionsInput {
   /** The process's logger (from `createLogger`), or false for none (tests). */
@@ -37,6 +63,13 @@ export function serverOptions(
     trustProxy: (opts.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
     requestIdHeader: false,
     genReqId: requestIdOf,
+    schemaController: {
+      compilersFactory: {
+        buildSerializer: lazySerializers as NonNullable<
+          NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']
+        >['buildSerializer'],
+      },
+    },
   };
 }
 
