@@ -42,6 +42,12 @@ export interface RunOptions {
   alsoWrite?: (tx: Queryable, events: StoredEvent[]) => Promise<void>;
   /** When the command decides no events, still commit `alsoWrite` (using up a link, say). */
   writeWhenNoEvents?: boolean;
+  /**
+   * The stream is new (a freshly made id): the first attempt decides on the empty stream without
+   * reading it. Should it exist after all, the append's version check refuses and the next
+   * attempt reads it.
+   */
+  newStream?: boolean;
 }
 
 /** Runs a command on a stream: `command` is called on each attempt, so it can read what it needs afresh. */
@@ -95,7 +101,7 @@ export function createCommandRunner<Command extends { now: Date }, Event, State,
   ): Promise<StoredEvent[]> {
     for (let attempt = 1; ; attempt++) {
       span.setAttribute('sitemail.command.attempts', attempt);
-      const history = await eventStore.readStream(streamId);
+      const history = attempt === 1 && options.newStream ? [] : await eventStore.readStream(streamId);
       const version = history.at(-1)?.position ?? 0;
       if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
         throw errors.staleVersion(version, options.expectedVersion);

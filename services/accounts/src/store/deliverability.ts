@@ -62,15 +62,15 @@ export async function undeliverableAmong(
      WHERE email = ANY($1::text[]) AND status = 'undeliverable'`,
     [emails],
   );
-  return new Map(
-    rows.map((r) => [
-      r.email,
-      {
-        status: 'undeliverable',
-        since: new Date(r.since).toISOString(),
-        cause: r.cause,
-        reply: { code: r.reply_code, enhancedStatus: r.enhanced_status, text: r.reply_text },
-      },
-    ]),
-  );
+  return new Map(rows.map((r) => [r.email, undeliverableFrom(r)]));
+}
+
+/** An `address_deliverability` row of an undeliverable address, as the user's addresses show it. */
+export function undeliverableFrom(r: Omit<Row, 'email'>): Undeliverable {
+  return {
+    status: 'undeliverable',
+    since: new Date(r.since).toISOString(),
+    cause: r.cause,
+    reply: { code: r.reply_code, enhancedStatus: r.enhanced_status, text: r.reply_text },
+  };
 }

@@ -179,7 +179,9 @@ export function withPersonalData(db: Database, store: EventStore): EventStore {
       return events.map((e) => openPersonalData(e, key));
     },
     async append(streamId, expectedVersion, events: NewEvent[], options: AppendOptions = {}) {
-      let key = await readDataKey(db, streamId);
+      // A key is made only with a stream's events: a stream at version 0 has none to read. (Should
+      // it have events after all, the append's version check refuses before the new key is written.)
+      let key = expectedVersion === 0 ? null : await readDataKey(db, streamId);
       const newKey = !key && events.some((e) => pathsOf(e.type).length > 0) ? randomBytes(32) : null;
       key ??= newKey;
       const sealed = events.map((e) => {

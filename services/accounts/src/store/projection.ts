@@ -52,7 +52,8 @@ export function createProjection(linkTokenKey: LinkTokenKey) {
     );
   };
 
-  async function projectOne(tx: Queryable, stored: StoredEvent): Promise<void> {
+  /** `version`: the user's version after the whole append, written with the user's new row. */
+  async function projectOne(tx: Queryable, stored: StoredEvent, version: number): Promise<void> {
     const event = { type: stored.type, data: stored.data } as AccountsEventData;
     const userId = stored.streamId;
     const at = stored.time;
@@ -60,7 +61,7 @@ export function createProjection(linkTokenKey: LinkTokenKey) {
     // made from what is left, the rest is what `UserDeleted` removes anyway, so the rebuilt rows
     // are the ones the deletion left.
     if (isShredded(stored)) {
-      if (event.type === 'UserCreated') await projectShreddedUser(tx, stored);
+      if (event.type === 'UserCreated') await projectShreddedUser(tx, stored, version);
       return;
     }
     switch (event.type) {
@@ -79,7 +80,7 @@ export function createProjection(linkTokenKey: LinkTokenKey) {
             d.siteAdmin,
             d.email,
             at,
-            stored.position,
+            version,
           ],
         );
         await tx.query(
@@ -171,19 +172,22 @@ export function createProjection(linkTokenKey: LinkTokenKey) {
   }
 
   return async function project(tx: Queryable, events: StoredEvent[]): Promise<void> {
-    for (const event of events) await projectOne(tx, event);
     const last = events.at(-1);
-    if (last) await tx.query('UPDATE users SET version = $2 WHERE id = $1', [last.streamId, last.position]);
+    if (!last) return;
+    for (const event of events) await projectOne(tx, event, last.position);
+    // The user's row made by this append already holds its version (nothing else writes the column).
+    if (events.some((e) => e.type === 'UserCreated')) return;
+    await tx.query('UPDATE users SET version = $2 WHERE id = $1', [last.streamId, last.position]);
   };
 }
 
 /** The row of a user whose `UserCreated` is shredded: its facts without the personal ones. */
-async function projectShreddedUser(tx: Queryable, stored: StoredEvent) {
+async function projectShreddedUser(tx: Queryable, stored: StoredEvent, version: number) {
   const d = stored.data as { origin: string; authProvider: { type: string }; siteAdmin: boolean };
   await tx.query(
     `INSERT INTO users (id, origin, auth_provider, site_admin, created_at, version)
      VALUES ($1, $2, $3, $4, $5, $6)`,
-    [stored.streamId, d.origin, d.authProvider.type, d.siteAdmin, stored.time, stored.position],
+    [stored.streamId, d.origin, d.authProvider.type, d.siteAdmin, stored.time, version],
   );
 }
 

@@ -1,6 +1,6 @@
 import type { UserOrigin } from '@sitemail/contracts';
 import type { Queryable } from '@sitemail/db';
-import { type Undeliverable, undeliverableAmong } from './deliverability.ts';
+import { type Undeliverable, undeliverableFrom } from './deliverability.ts';
 
 export interface EmailView {
   email: string;
@@ -64,27 +64,39 @@ interface UserRow {
   has_password: boolean;
 }
 
+/** A row of `user()`: the user's columns, one address (null when the user has none) and its deliverability. */
+interface UserEmailRow extends UserRow {
+  email: string | null;
+  verified_at: Date | null;
+  verification_requested_at: Date | null;
+  d_since: Date | string | null;
+  d_cause: string | null;
+  d_reply_code: number | null;
+  d_enhanced_status: string | null;
+  d_reply_text: string | null;
+}
+
 /** Reads of the read models. Every view is built from projection tables, never from a stream. */
 export function createQueries(db: Queryable) {
+  // One statement (one round trip, one snapshot): the user's row once per address, oldest first,
+  // with what notifications said of each address when it is undeliverable.
   async function user(id: string): Promise<UserView | null> {
-    const { rows } = await db.query<UserRow>(
-      `SELECT u.*, EXISTS (SELECT 1 FROM passwords p WHERE p.user_id = u.id) AS has_password FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL`,
+    const { rows } = await db.query<UserEmailRow>(
+      `SELECT u.id, u.username, u.display_name, u.site_admin, u.origin, u.auth_provider, u.external_id,
+         u.primary_email, u.created_at, u.version,
+         EXISTS (SELECT 1 FROM passwords p WHERE p.user_id = u.id) AS has_password,
+         e.email, e.verified_at, e.verification_requested_at,
+         d.since AS d_since, d.cause AS d_cause, d.reply_code AS d_reply_code,
+         d.enhanced_status AS d_enhanced_status, d.reply_text AS d_reply_text
+       FROM users u
+       LEFT JOIN user_emails e ON e.user_id = u.id
+       LEFT JOIN address_deliverability d ON d.email = e.email AND d.status = 'undeliverable'
+       WHERE u.id = $1 AND u.deleted_at IS NULL
+       ORDER BY e.added_at, e.email`,
       [id],
     );
     const row = rows[0];
     if (!row) return null;
-    const emails = await db.query<{
-      email: string;
-      verified_at: Date | null;
-      verification_requested_at: Date | null;
-    }>(
-      'SELECT email, verified_at, verification_requested_at FROM user_emails WHERE user_id = $1 ORDER BY added_at, email',
-      [id],
-    );
-    const undeliverable = await undeliverableAmong(
-      db,
-      emails.rows.map((e) => e.email),
-    );
     return {
       id: row.id,
       username: row.username,
@@ -93,14 +105,25 @@ export function createQueries(db: Queryable) {
       origin: row.origin,
       authProvider: { type: row.auth_provider, externalId: row.external_id },
       primaryEmail: row.primary_email,
-      emails: emails.rows.map((e) => ({
-        email: e.email,
-        verified: e.verified_at !== null,
-        primary: e.email === row.primary_email,
-        verifiedAt: isoOrNull(e.verified_at),
-        verificationRequestedAt: isoOrNull(e.verification_requested_at),
-        deliverability: undeliverable.get(e.email) ?? null,
-      })),
+      emails: rows
+        .filter((e): e is UserEmailRow & { email: string } => e.email !== null)
+        .map((e) => ({
+          email: e.email,
+          verified: e.verified_at !== null,
+          primary: e.email === row.primary_email,
+          verifiedAt: isoOrNull(e.verified_at),
+          verificationRequestedAt: isoOrNull(e.verification_requested_at),
+          deliverability:
+            e.d_since === null
+              ? null
+              : undeliverableFrom({
+                  since: e.d_since,
+                  cause: e.d_cause as Undeliverable['cause'],
+                  reply_code: e.d_reply_code,
+                  enhanced_status: e.d_enhanced_status,
+                  reply_text: e.d_reply_text ?? '',
+                }),
+        })),
       hasPassword: row.has_password,
       createdAt: iso(row.created_at),
       version: Number(row.version),
@@ -142,6 +165,28 @@ export function createQueries(db: Queryable) {
         [userId],
       );
       return Number(rows[0]?.n ?? 0);
+    },
+
+    /**
+     * What creating a user checks first, in one round trip: whether the username (any case) and
+     * the address are taken, and whether the site has any user yet (the first one is site admin).
+     */
+    async newUserChecks(
+      username: string,
+      email: string,
+    ): Promise<{ usernameTaken: boolean; emailTaken: boolean; anyUser: boolean }> {
+      const { rows } = await db.query<{ username_taken: boolean; email_taken: boolean; any: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1)) AS username_taken,
+           EXISTS (SELECT 1 FROM user_emails WHERE email = $2) AS email_taken,
+           EXISTS (SELECT 1 FROM users) AS any`,
+        [username, email],
+      );
+      const row = rows[0];
+      return {
+        usernameTaken: row?.username_taken === true,
+        emailTaken: row?.email_taken === true,
+        anyUser: row?.any === true,
+      };
     },
 
     async anyUser(): Promise<boolean> {

@@ -26,8 +26,12 @@ interface NewUser {
  */
 export function signUpUseCases(ctx: AccountsContext) {
   async function createUser(input: NewUser): Promise<{ user: UserView; events: StoredEvent[] }> {
-    if (await ctx.queries.userIdByUsername(input.username)) throw usernameTaken(input.username);
-    if (await ctx.queries.emailOwner(input.email)) throw emailTaken(input.email);
+    const checks = await ctx.queries.newUserChecks(input.username, input.email);
+    if (checks.usernameTaken) throw usernameTaken(input.username);
+    if (checks.emailTaken) throw emailTaken(input.email);
+    // The first attempt decides on what the checks read; a retry (the first-user row was taken
+    // meanwhile by a concurrent sign-up) reads it afresh.
+    let anyUserRead: boolean | undefined = checks.anyUser;
     const userId = randomUUID();
     const passwordHash =
       input.password === undefined ? undefined : await hashPassword(input.password, ctx.passwordCost);
@@ -36,7 +40,8 @@ export function signUpUseCases(ctx: AccountsContext) {
       const events = await ctx.run(
         userId,
         async () => {
-          firstUser = !(await ctx.queries.anyUser());
+          firstUser = !(anyUserRead ?? (await ctx.queries.anyUser()));
+          anyUserRead = undefined;
           return {
             type: 'CreateUser',
             userId,
@@ -61,6 +66,8 @@ export function signUpUseCases(ctx: AccountsContext) {
           };
         },
         {
+          // A fresh random id: no stream to read (a clash would be a version conflict, then read).
+          newStream: true,
           alsoWrite: async (tx, events) => {
             const at = events[0]?.time ?? ctx.clock().toISOString();
             if (firstUser) await recordFirstUser(tx, userId);
