@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 const args = process.argv.slice(2);
 const roots = args.filter((a) => !a.startsWith('--'));
@@ -30,10 +30,33 @@ function findTests(dirs) {
   return found.sort().filter((f) => !filter || filter.test(f));
 }
 
+// A test reaches a database only through testkit's testDatabase, @sitemail/db's openDatabase or
+// DATABASE_URL; a file that names none of them, nor do the files it names by a relative path
+// (imports, child scripts), runs the same on both engines, so the PGlite pass leaves it out (the bus's Kafka suites, the
+// SMTP and HTTP-only suites: minutes of CI that proved nothing new).
+const dbWords = /DATABASE_URL|testDatabase|TestDatabase|openDatabase|pglite/i;
+function usesDatabase(file, seen = new Set()) {
+  if (seen.has(file)) return false;
+  seen.add(file);
+  let source;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  if (dbWords.test(source)) return true;
+  // Imports, and paths of scripts it starts as a child process: any quoted './…' or '../…'.
+  for (const [, spec] of source.matchAll(/['"`](\.\.?\/[^'"`$]+)['"`]/g)) {
+    if (usesDatabase(resolve(dirname(file), spec), seen)) return true;
+  }
+  return false;
+}
+
 const fileTimesReporter = new URL('./file-times-reporter.mjs', import.meta.url).href;
 
 function runPass(label, files, env) {
   const timesFile = join(mkdtempSync(join(tmpdir(), 'sitemail-test-times-')), 'times.txt');
+  const started = Date.now();
   return new Promise((done) => {
     console.log(`\n=== ${label}: ${files.length} test files ===`);
     const child = spawn(
@@ -60,7 +83,9 @@ function runPass(label, files, env) {
       tail = (tail + chunk.toString()).slice(-4000);
     });
     child.on('close', (code) => {
-      if (existsSync(timesFile)) console.log(`\n${label}\n${readFileSync(timesFile, 'utf8')}`);
+      const wall = `${((Date.now() - started) / 1000).toFixed(0)} s wall`;
+      if (existsSync(timesFile)) console.log(`\n${label} (${wall})\n${readFileSync(timesFile, 'utf8')}`);
+      else console.log(`\n${label}: ${wall}`);
       for (const key of Object.keys(counts)) {
         const m = tail.match(new RegExp(`^# ${key} (\\d+)$`, 'm'));
         if (m) counts[key] = Number(m[1]);
@@ -79,7 +104,13 @@ const passes = [];
 const dbLabel = process.env.DATABASE_URL ? 'Postgres (DATABASE_URL)' : 'PGlite';
 passes.push(await runPass(`all tests, database: ${dbLabel}`, files, process.env));
 if (process.env.DATABASE_URL && process.env.SKIP_PGLITE_PASS !== '1') {
-  const dbSuites = files.filter((f) => /[/\\](packages|services)[/\\].*\.int\.test\.ts$/.test(f));
+  const intSuites = files.filter((f) => /[/\\](packages|services)[/\\].*\.int\.test\.ts$/.test(f));
+  const dbSuites = intSuites.filter((f) => usesDatabase(f));
+  const noDb = intSuites.filter((f) => !dbSuites.includes(f));
+  if (noDb.length > 0)
+    console.log(
+      `\nnot run again on PGlite (no database in them): ${noDb.map((f) => relative(process.cwd(), f)).join(', ')}`,
+    );
   if (dbSuites.length > 0) {
     const { DATABASE_URL: _omit, ...pgliteEnv } = process.env;
     passes.push(await runPass('integration suites again, database: PGlite', dbSuites, pgliteEnv));
