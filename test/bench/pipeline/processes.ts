@@ -1,12 +1,13 @@
 /**
- * The processes the bench measures: each service on its production build, started as the
- * Dockerfile's CMD does (`node --conditions=production services/<name>/dist/server.js`), and
+ * The processes the bench measures: each service on its production build, started with the
+ * Dockerfile's CMD (`serviceEntry` of scripts/runtime-files.mjs, node flags included), and
  * `npm start`; their memory read from /proc (VmHWM is the kernel's peak resident set of a process,
  * so no sampling can miss a spike).
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { serviceEntry } from '../../../scripts/runtime-files.mjs';
 import type { SinkReport } from './sink.ts';
 
 export const now = () => performance.timeOrigin + performance.now();
@@ -110,22 +111,21 @@ export async function startBuiltService(o: {
   env: Record<string, string>;
   nodeArgs?: string[];
 }): Promise<Service> {
+  // The image's command line, with any extra flags after its own so that they win.
+  const [, ...imageArgs] = serviceEntry(o.name);
+  const entry = imageArgs.pop() as string;
   const started = now();
-  const child = spawn(
-    process.execPath,
-    [...(o.nodeArgs ?? []), '--conditions=production', `services/${o.name}/dist/server.js`],
-    {
-      cwd: o.root,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        PORT: String(o.port),
-        ...o.env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, [...imageArgs, ...(o.nodeArgs ?? []), entry], {
+    cwd: o.root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(o.port),
+      ...o.env,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.add(child);
   const output = keepOutput(child);
   const url = `http://127.0.0.1:${o.port}`;
