@@ -46,12 +46,15 @@ export const runtimeRootFiles = [
  */
 export const runtimeInstall = ['npm', 'ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'];
 
-/** How each service starts in the image (and in the test of the image). */
+/**
+ * How each service starts in the image (and in the test of the image, the chaos suite and the
+ * pipeline bench): its one-file bundle (scripts/bundle-service.mjs), which loads only the
+ * packages left out of it from node_modules.
+ */
 export const serviceEntry = (name) => [
   'node',
   '--max-semi-space-size=2',
-  '--conditions=production',
-  `services/${name}/dist/server.js`,
+  `services/${name}/dist/server.bundle.js`,
 ];
 
 function filesUnder(dir) {

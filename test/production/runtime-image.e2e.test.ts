@@ -278,8 +278,8 @@ describe('the production image (its runtime stage, assembled without Docker)', (
       );
     assert.deepEqual(imports, [], 'no built file imports a test-only module');
     assert.ok(
-      own.includes('services/accounts/dist/server.js') &&
-        own.includes('services/notifications/dist/server.js'),
+      own.includes('services/accounts/dist/server.bundle.js') &&
+        own.includes('services/notifications/dist/server.bundle.js'),
     );
     const full = installedPackages(REPO_ROOT);
     t.diagnostic(
