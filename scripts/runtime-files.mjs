@@ -57,6 +57,13 @@ export const serviceEntry = (name) => [
   `services/${name}/dist/server.bundle.js`,
 ];
 
+/** `serviceEntry` split for a spawn of `process.execPath`: node's flags, and the entry file (repo-relative). */
+export function serviceCommand(name) {
+  const [, ...nodeArgs] = serviceEntry(name);
+  const entry = nodeArgs.pop();
+  return { nodeArgs, entry };
+}
+
 function filesUnder(dir) {
   const out = [];
   for (const name of readdirSync(dir)) {

@@ -1,14 +1,14 @@
 /**
  * The processes of a chaos run: each service on its production build, started with the runtime
- * image's command line (`serviceEntry` of scripts/runtime-files.mjs; `npm run build` first) and the SMTP sink. Output is kept in memory (the tail) so a failure
- * shows why; every process is killed when the harness exits.
+ * image's command line (`serviceEntry` of scripts/runtime-files.mjs; `npm run build` first), and
+ * the SMTP sink. Output is kept in memory (the tail) so a failure shows why; every process is killed when the harness exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { serviceEntry } from '../../scripts/runtime-files.mjs';
+import { serviceCommand } from '../../scripts/runtime-files.mjs';
 import { freePort, REPO_ROOT } from '../e2e/processes.ts';
 
 const children = new Set<ChildProcess>();
@@ -44,15 +44,8 @@ export interface ServiceInstance {
   env: Record<string, string>;
 }
 
-/** The image's node flags and entry file of a service. */
-function commandOf(name: ServiceName): { args: string[]; entry: string } {
-  const [, ...args] = serviceEntry(name);
-  const entry = `${REPO_ROOT}${args.pop() as string}`;
-  return { args, entry };
-}
-
 export function entryOf(name: ServiceName): string {
-  return commandOf(name).entry;
+  return `${REPO_ROOT}${serviceCommand(name).entry}`;
 }
 
 export function assertBuilt() {
@@ -70,8 +63,7 @@ export async function startInstance(
 ): Promise<ServiceInstance> {
   const port = await freePort();
   const spawned = performance.now();
-  const { args, entry } = commandOf(name);
-  const child = spawn(process.execPath, [...args, entry], {
+  const child = spawn(process.execPath, [...serviceCommand(name).nodeArgs, entryOf(name)], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',

@@ -7,7 +7,7 @@
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serviceEntry } from '../../../scripts/runtime-files.mjs';
+import { serviceCommand } from '../../../scripts/runtime-files.mjs';
 import type { SinkReport } from './sink.ts';
 
 export const now = () => performance.timeOrigin + performance.now();
@@ -112,10 +112,9 @@ export async function startBuiltService(o: {
   nodeArgs?: string[];
 }): Promise<Service> {
   // The image's command line, with any extra flags after its own so that they win.
-  const [, ...imageArgs] = serviceEntry(o.name);
-  const entry = imageArgs.pop() as string;
+  const { nodeArgs, entry } = serviceCommand(o.name);
   const started = now();
-  const child = spawn(process.execPath, [...imageArgs, ...(o.nodeArgs ?? []), entry], {
+  const child = spawn(process.execPath, [...nodeArgs, ...(o.nodeArgs ?? []), entry], {
     cwd: o.root,
     env: {
       PATH: process.env.PATH ?? '',

@@ -10,9 +10,8 @@ export interface ScryptCost {
  * The least-memory scrypt option of OWASP's password storage cheat sheet (N = 2^13, r = 8,
  * p = 10: 8 MiB per hash, of the strength of their N = 2^15, r = 8, p = 3 at 32 MiB). Measured
  * here: 162 ms of CPU per hash against 325 ms for 2^15/8/3. Each hash records its own
- * parameters, so stored 2^15/8/3 hashes keep
- * verifying and the default can change without invalidating passwords. Tests lower it (the
- * `passwordCost` option) to keep suites fast.
+ * parameters, so stored 2^15/8/3 hashes keep verifying and the default can change without
+ * invalidating passwords. Tests lower it (the `passwordCost` option) to keep suites fast.
  */
 export const DEFAULT_SCRYPT_COST: ScryptCost = { N: 2 ** 13, r: 8, p: 10 };
 const KEY_LENGTH = 32;
