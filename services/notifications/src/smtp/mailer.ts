@@ -9,6 +9,7 @@ import {
   type SmtpTimeouts,
   smtpConfigKey,
 } from './connection-rules.ts';
+import { conversationTracker } from './conversation.ts';
 import { connectChecked, type DestinationRule, type Lookup } from './destination.ts';
 import {
   configError,
@@ -16,7 +17,6 @@ import {
   type ErrorContext,
   NO_FROM_ADDRESS,
   NO_SMTP_CONFIGURED,
-  type TransportErrorLike,
   toSmtpSendError,
 } from './errors.ts';
 import { createTokenSource, type TokenSource, tokenUrlProblem } from './oauth2.ts';
@@ -37,7 +37,21 @@ export interface MailerOptions {
   timeouts?: Partial<SmtpTimeouts>;
   /** Resolves the SMTP host (default: the system resolver, as `dns.lookup`). */
   lookup?: Lookup;
+  /**
+   * How long a pool's connections are reused before the next send opens new ones, ms. Default
+   * 300 000 (Postfix's `smtp_connection_reuse_time_limit`): a relay behind a load balancer sees
+   * its clients move to other backends, yet a new connection is opened once per five minutes
+   * rather than once per 100 messages (nodemailer's `maxMessages` default). A new connection costs
+   * TCP, the server's greeting delay (100 ms at smtp-server's early-talker check, seconds at
+   * postscreen), EHLO, TLS and AUTH; at a low rate one connection carries every email, so that cost
+   * lands on one email in every hundred, which was the whole p99 of the send.
+   */
+  connectionReuseMs?: number;
+  /** Messages per connection before nodemailer opens a new one. Default: no limit (see `connectionReuseMs`). */
+  maxMessagesPerConnection?: number;
 }
+
+export const DEFAULT_CONNECTION_REUSE_MS = 300_000;
 
 /** The optional site-config key of the destination rule (`destination.ts`), not in SiteConfig's type. */
 export const DENY_PRIVATE_NETWORKS = 'email.smtp.denyPrivateNetworks';
@@ -68,35 +82,9 @@ interface Pool {
   errorContext: ErrorContext;
   inFlight: number;
   retired: boolean;
-}
-
-/**
- * Follows each SMTP connection's commands (nodemailer's transaction log, which already masks AUTH
- * arguments) so that an error which nodemailer reports only as "Timeout" or "Connection closed"
- * can be placed at the step the client was waiting on. nodemailer logs the error on the failing
- * connection before it hands it to the send callback, which is where it gets annotated.
- */
-function conversationTracker() {
-  const lastCommand = new Map<string, string>();
-  const record = (
-    entry: { tnx?: string; sid?: string; err?: TransportErrorLike } | undefined,
-    message: unknown,
-  ) => {
-    const sid = entry?.sid;
-    if (!sid) return;
-    if (entry.tnx === 'client' && typeof message === 'string') {
-      // a continuation of an AUTH exchange is not a command verb; keep it as AUTH
-      const verb = message.split(' ')[0]?.toUpperCase() ?? '';
-      lastCommand.set(sid, /^[A-Z]{4,8}$/.test(verb) ? verb : 'AUTH');
-    } else if (entry.tnx === 'smtp' && entry.err && typeof entry.err === 'object') {
-      entry.err.lastCommand ??= lastCommand.get(sid);
-    } else if (entry.tnx === 'network' && message === 'Connection closed') {
-      lastCommand.delete(sid);
-    }
-  };
-  type Entry = Parameters<typeof record>[0];
-  const log = (entry: unknown, message: unknown) => record(entry as Entry, message);
-  return { trace: log, debug: log, info: log, warn: log, error: log, fatal: log };
+  /** performance.now() when the pool was made: it is replaced once older than `connectionReuseMs`. */
+  createdAt: number;
+  tokens: TokenSource | undefined;
 }
 
 /** The mechanisms nodemailer recognises in an EHLO reply, any of which it may pick. */
@@ -111,6 +99,12 @@ const machine = () => ({ hostname: os.hostname(), interfaces: os.networkInterfac
  */
 export function createMailer(config: () => SiteConfig, opts: MailerOptions = {}): Mailer {
   const poolSize = opts.poolSize ?? 5;
+  const reuseMs = opts.connectionReuseMs ?? DEFAULT_CONNECTION_REUSE_MS;
+  if (!(reuseMs > 0))
+    throw new RangeError(`connectionReuseMs: expected a positive number of ms, got ${reuseMs}`);
+  const maxMessages = opts.maxMessagesPerConnection ?? Number.POSITIVE_INFINITY;
+  if (!(maxMessages >= 1))
+    throw new RangeError(`maxMessagesPerConnection: expected at least 1, got ${maxMessages}`);
   const timeouts: SmtpTimeouts = { ...DEFAULT_SMTP_TIMEOUTS, ...opts.timeouts };
   const warnedNoVerify = new Set<string>();
   let current: Pool | undefined;
@@ -133,12 +127,16 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
     // hashed on every send (a couple of microseconds) rather than trusting object identity, so a
     // config object changed in place is noticed too
     const key = `${smtpConfigKey(smtp)}:${rule.denyPrivateNetworks}`;
-    if (current?.key === key) return current;
+    const now = performance.now();
+    if (current?.key === key && now - current.createdAt < reuseMs) return current;
     const plan = connectionPlan(smtp, machine(), timeouts);
-    // one token source per pool: its connections share the cached token and any request in flight
+    // one token source per settings: the pool's connections, and the pool that replaces an aged
+    // one, share the cached token and any request in flight
     const tokens: TokenSource | undefined =
       plan.authMethod === 'XOAUTH2' && smtp.oauth2
-        ? createTokenSource(smtp.oauth2, smtp.username ?? '', { timeoutMs: timeouts.connectionMs })
+        ? current?.key === key && current.tokens
+          ? current.tokens
+          : createTokenSource(smtp.oauth2, smtp.username ?? '', { timeoutMs: timeouts.connectionMs })
         : undefined;
     if (smtp.noVerifyTLS && !warnedNoVerify.has(key)) {
       warnedNoVerify.add(key);
@@ -150,6 +148,7 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
     const transport = nodemailer.createTransport({
       pool: true,
       maxConnections: poolSize,
+      maxMessages,
       // Retries belong to the delivery queue, which records each attempt. nodemailer requeues only
       // a message of which not a byte was sent, over a reused connection the server had dropped
       // (typically while idle): one such retry on a fresh connection is not a real attempt.
@@ -196,6 +195,8 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
       plan,
       inFlight: 0,
       retired: false,
+      createdAt: now,
+      tokens,
       errorContext: {
         host: smtp.host,
         port: smtp.port,
@@ -208,7 +209,9 @@ export function createMailer(config: () => SiteConfig, opts: MailerOptions = {})
       },
     };
     if (current) {
-      opts.logger?.info({ host: smtp.host, port: smtp.port }, 'SMTP settings changed: new connection pool');
+      // an aged pool of the same settings is routine: only a change of settings is worth a line
+      if (current.key !== key)
+        opts.logger?.info({ host: smtp.host, port: smtp.port }, 'SMTP settings changed: new connection pool');
       retire(current);
     }
     current = pool;
