@@ -54,6 +54,7 @@ export const runtimeInstall = ['npm', 'ci', '--omit=dev', '--ignore-scripts', '-
 export const serviceEntry = (name) => [
   'node',
   '--max-semi-space-size=2',
+  '--optimize-for-size',
   `services/${name}/dist/server.bundle.js`,
 ];
 
