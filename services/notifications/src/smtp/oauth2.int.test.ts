@@ -169,6 +169,19 @@ describe('XOAUTH2 against a real SMTP server and a real token endpoint', () => {
     assert.equal(tokens.size, 1, 'every connection used the one token');
   });
 
+  test('a pool replaced for its age (connectionReuseMs) keeps the token: new connection, no new token request', async () => {
+    const s = await smtpServer();
+    const before = endpoint.requests.length;
+    const m = mailer(site(s, grants()[0]![1]()), { connectionReuseMs: 150 });
+    await m.send(email('before the pool ages'));
+    await new Promise((r) => setTimeout(r, 200));
+    await m.send(email('after'));
+    await s.waitForEmails(2);
+    assert.equal(s.sessions.length, 2, 'the aged pool was replaced by a new connection');
+    assert.equal(endpoint.requests.length - before, 1, 'one token request for both pools');
+    assert.equal(new Set(s.authAttempts.map((a) => a.accessToken)).size, 1);
+  });
+
   test('a token the server rejects as expired is refreshed once and the email is sent', async () => {
     const s = await smtpServer();
     const m = mailer(site(s, grants()[2]![1]()), { poolSize: 3 });
