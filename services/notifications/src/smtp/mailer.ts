@@ -38,13 +38,9 @@ export interface MailerOptions {
   /** Resolves the SMTP host (default: the system resolver, as `dns.lookup`). */
   lookup?: Lookup;
   /**
-   * How long a pool's connections are reused before the next send opens new ones, ms. Default
-   * 300 000 (Postfix's `smtp_connection_reuse_time_limit`): a relay behind a load balancer sees
-   * its clients move to other backends, yet a new connection is opened once per five minutes
-   * rather than once per 100 messages (nodemailer's `maxMessages` default). A new connection costs
-   * TCP, the server's greeting delay (100 ms at smtp-server's early-talker check, seconds at
-   * postscreen), EHLO, TLS and AUTH; at a low rate one connection carries every email, so that cost
-   * lands on one email in every hundred, which was the whole p99 of the send.
+   * Ms a pool's connections are reused before the next send opens new ones; default 5 min, as Postfix's
+   * `smtp_connection_reuse_time_limit`, not 100 messages as nodemailer: a new connection's greeting
+   * delay, TLS and AUTH made the whole p99 of the send at a low rate (smtp/README.md).
    */
   connectionReuseMs?: number;
   /** Messages per connection before nodemailer opens a new one. Default: no limit (see `connectionReuseMs`). */
