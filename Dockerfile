@@ -46,8 +46,9 @@ USER node
 # caps V8's young generation at 2 MB per semi-space (default grows to 16 MB under load): ~22 MB
 # less resident memory idle and at peak per service, at no measured CPU cost per email
 # (test/bench/pipeline/README.md, run G notes). `--optimize-for-size` lets the old generation grow
-# less between full collections: under a 2,000-email burst peak RSS 163 -> 114 MB (accounts) and
-# 178 -> 116 MB (notifications) at the same throughput (run H). scripts/runtime-files.mjs `serviceEntry` is the
+# less between full collections: over a 5,000-email burst peak RSS 166 -> 111-114 MB (accounts) and
+# 226 -> 119-120 MB (notifications), for ~15 % more CPU per email in notifications (run H, where
+# the alternatives are measured). scripts/runtime-files.mjs `serviceEntry` is the
 # same command; test/production/runtime-image.e2e.test.ts checks both and that it takes effect.
 FROM runtime AS accounts
 ENV PORT=3001
